@@ -1,0 +1,82 @@
+"""reporting: the write side. Schema, configuration, the Flask app factory, authentication and roles,
+the questionnaire engine, the citizen pages and API, the mail outbox.
+
+This package knows nothing of ``scheduler`` or ``dashboard``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from .config import load_config
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the reporting app. ``wsgi.create_app`` composes it with the scheduler and the dashboard."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(load_config(app.instance_path, test_config))
+    register_logging(app)
+    register_extensions(app)
+    register_security(app)
+    register_i18n(app)
+    register_blueprints(app)
+    register_errors(app)
+    register_commands(app)
+    return app
+
+
+def register_logging(app: Flask) -> None:
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for warning in app.config.get("COVIDMETER_WARNINGS", []):
+        app.logger.warning(warning)
+
+
+def register_extensions(app: Flask) -> None:
+    from .extensions import csrf, db, limiter
+
+    db.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+
+def register_security(app: Flask) -> None:
+    from . import authz, headers
+
+    app.before_request(authz.enforce)
+    headers.init_app(app)
+
+
+def register_i18n(app: Flask) -> None:
+    from . import i18n
+
+    i18n.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from .citizen.routes import bp as citizen_bp
+    from .dev.routes import bp as dev_bp
+    from .ops.routes import bp as ops_bp
+    from .staff.routes import bp as staff_bp
+
+    app.register_blueprint(ops_bp)
+    app.register_blueprint(citizen_bp)
+    app.register_blueprint(staff_bp)
+    if app.config["COVIDMETER_DEV_OUTBOX"]:
+        app.register_blueprint(dev_bp)
+
+
+def register_errors(app: Flask) -> None:
+    from .problems import register_error_handlers
+
+    register_error_handlers(app)
+
+
+def register_commands(app: Flask) -> None:
+    from .cli import register
+
+    register(app)

@@ -1,0 +1,129 @@
+"""One authorisation layer that decides every request.
+
+Every view declares who may call it with ``@access(...)``; a ``before_request`` hook enforces the
+declaration, and a request to an endpoint without one is refused (deny by default). URL prefixes served
+by something other than a Flask view (the Dash app) are declared with ``protect_prefix``. Record-level
+checks (does this profile belong to this account?) are done with ``owns_profile`` in the services.
+
+Rules:
+- ``public``: anyone.
+- ``citizen``: a logged-in citizen (full login, not a weekly link).
+- ``staff`` with roles: a logged-in staff user whose role is listed.
+- ``token`` with a scope: an API token carrying that scope (checked by the API's own hook).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from flask import Flask, abort, current_app, redirect, request, url_for
+
+from .models import STAFF_ROLES
+from .security import current_principal
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: str  # public | citizen | staff | token
+    roles: frozenset[str] = frozenset()
+    scope: str | None = None
+
+
+PUBLIC = Rule("public")
+CITIZEN = Rule("citizen")
+
+
+def staff(*roles: str) -> Rule:
+    unknown = set(roles) - set(STAFF_ROLES)
+    if unknown or not roles:
+        raise ValueError(f"unknown or missing staff roles: {sorted(unknown) or 'none given'}")
+    return Rule("staff", frozenset(roles))
+
+
+def token(scope: str) -> Rule:
+    return Rule("token", scope=scope)
+
+
+def access(rule: Rule) -> Callable[[F], F]:
+    def decorate(view: F) -> F:
+        view.access_rule = rule  # type: ignore[attr-defined]
+        return view
+
+    return decorate
+
+
+def protect_prefix(app: Flask, prefix: str, rule: Rule) -> None:
+    app.extensions.setdefault("covidmeter.protected_prefixes", []).append((prefix, rule))
+
+
+def rule_for_request(app: Flask) -> Rule | None:
+    for prefix, rule in app.extensions.get("covidmeter.protected_prefixes", []):
+        if request.path.startswith(prefix):
+            return rule
+    if request.endpoint is None:
+        return PUBLIC  # no such route: let the 404 through
+    if request.endpoint == "static" or request.endpoint.endswith(".static"):
+        return PUBLIC
+    view = app.view_functions.get(request.endpoint)
+    return getattr(view, "access_rule", None)
+
+
+def enforce() -> Any:
+    """The before_request hook."""
+    rule = rule_for_request(current_app)
+    if rule is None:
+        current_app.logger.error("endpoint %s has no access rule; refusing", request.endpoint)
+        abort(403)
+    if rule.kind in {"public", "token"}:
+        return None  # token rules are enforced by the API blueprint, which owns bearer parsing
+    principal = current_principal()
+    if rule.kind == "citizen":
+        if principal.is_citizen:
+            return None
+        if principal.is_staff:
+            abort(403)
+        return redirect(url_for("citizen.login", next=_next_target()))
+    if rule.kind == "staff":
+        if principal.is_staff:
+            if principal.role in rule.roles:
+                return None
+            abort(403)
+        if request.method != "GET" or request.path.startswith("/dashboard/_"):
+            abort(401)
+        return redirect(url_for("staff.login", next=_next_target()))
+    abort(403)
+
+
+def _next_target() -> str:
+    return quote(request.full_path.rstrip("?"), safe="/?=&-_.")
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Only same-site relative paths are followed after login (no open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
+def endpoints_without_rule(app: Flask) -> list[str]:
+    """For the test that every route declares who may call it."""
+    missing = []
+    for endpoint, view in app.view_functions.items():
+        if endpoint == "static" or endpoint.endswith(".static"):
+            continue
+        if getattr(view, "access_rule", None) is None and not _covered_by_prefix(app, endpoint):
+            missing.append(endpoint)
+    return sorted(missing)
+
+
+def _covered_by_prefix(app: Flask, endpoint: str) -> bool:
+    prefixes = [p for p, _ in app.extensions.get("covidmeter.protected_prefixes", [])]
+    for url_rule in app.url_map.iter_rules(endpoint):
+        if any(url_rule.rule.startswith(p) for p in prefixes):
+            return True
+    return False

@@ -1,0 +1,109 @@
+"""``covidmeter`` commands owned by reporting: the database, staff users and API tokens."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from . import migrate
+from .extensions import db
+from .models import ApiToken, StaffUser
+from .models import STAFF_ROLES
+from .staff.service import StaffError, create_api_token, create_staff_user, revoke_api_token
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(db_group)
+    app.cli.add_command(staff_group)
+    app.cli.add_command(token_group)
+
+
+def _url() -> str:
+    return current_app.config["COVIDMETER_DATABASE_URL"]
+
+
+@click.group("db", help="The database schema (Alembic migrations).")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade", help="Apply migrations up to REVISION (default: head).")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    migrate.upgrade(_url(), revision)
+    click.echo(f"database at {migrate.current_revision(db.engine)}")
+
+
+@db_group.command("downgrade", help="Revert migrations down to REVISION.")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    migrate.downgrade(_url(), revision)
+    click.echo(f"database at {migrate.current_revision(db.engine)}")
+
+
+@db_group.command("current", help="Show the schema revision of the database and the newest one.")
+def db_current() -> None:
+    click.echo(f"database: {migrate.current_revision(db.engine) or 'empty'}; head: {migrate.head_revision(_url())}")
+
+
+@click.group("staff", help="Staff accounts (epidemiologists, authorities, admins).")
+def staff_group() -> None:
+    pass
+
+
+@staff_group.command("create", help="Create a staff user. A password is generated and printed once.")
+@click.argument("email")
+@click.option("--role", type=click.Choice(STAFF_ROLES), required=True)
+@click.option("--password", envvar="COVIDMETER_STAFF_PASSWORD", default=None,
+              help="Use this password instead of a generated one (or set COVIDMETER_STAFF_PASSWORD).")
+def staff_create(email: str, role: str, password: str | None) -> None:
+    try:
+        user, password = create_staff_user(email, role, password)
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created {user.role} {user.email}")
+    click.echo(f"password: {password}")
+
+
+@staff_group.command("list", help="List staff users.")
+def staff_list() -> None:
+    for user in db.session.scalars(select(StaffUser).order_by(StaffUser.email)):
+        state = "disabled" if user.disabled_at else "active"
+        click.echo(f"{user.email}\t{user.role}\t{state}\tmfa={'on' if user.totp_secret else 'off'}")
+
+
+@click.group("token", help="API tokens for authorities' systems.")
+def token_group() -> None:
+    pass
+
+
+@token_group.command("create", help="Create an API token. It is printed once and stored hashed.")
+@click.option("--name", required=True, help="Who or what uses the token, e.g. 'ssi-weekly-import'.")
+@click.option("--scope", "scopes", default="export:read", show_default=True)
+@click.option("--days", default=365, show_default=True, help="Days until it expires (0: never).")
+def token_create(name: str, scopes: str, days: int) -> None:
+    try:
+        issued = create_api_token(name, scopes, days or None)
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"token {issued.token.name!r} (scopes: {issued.token.scopes}); copy it now, it is not shown again:")
+    click.echo(issued.secret)
+
+
+@token_group.command("list", help="List API tokens (never their secrets).")
+def token_list() -> None:
+    for token in db.session.scalars(select(ApiToken).order_by(ApiToken.name)):
+        state = "revoked" if token.revoked_at else "active"
+        expires = token.expires_at.date().isoformat() if token.expires_at else "never"
+        click.echo(f"{token.name}\t{token.prefix}…\t{token.scopes}\t{state}\texpires {expires}")
+
+
+@token_group.command("revoke", help="Revoke an API token by name.")
+@click.option("--name", required=True)
+def token_revoke(name: str) -> None:
+    try:
+        revoke_api_token(name)
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"revoked {name!r}")

@@ -1,0 +1,25 @@
+"""All SQLAlchemy models. One database, one migration history (see migrations/)."""
+
+from .auth import STAFF_ROLES, ApiToken, LoginToken, StaffUser, UserSession
+from .base import Base, utcnow
+from .epidemiology import (
+    MISSING_LOW_PRECISION,
+    MISSING_NONE,
+    MISSING_PRIVACY,
+    MISSING_REASONS,
+    AgeBand,
+    CaseDefinition,
+    IncidenceEstimate,
+)
+from .geography import Municipality, Region
+from .operations import AuditEvent, InstanceFact, JobRun, OutboxMessage
+from .people import RELATIONS, SEXES, Account, Consent, Profile, new_pseudonym
+from .reports import ReportRevision, ReportSubmission, WeeklyReport
+
+__all__ = [
+    "STAFF_ROLES", "ApiToken", "LoginToken", "StaffUser", "UserSession", "Base", "utcnow",
+    "MISSING_LOW_PRECISION", "MISSING_NONE", "MISSING_PRIVACY", "MISSING_REASONS", "AgeBand",
+    "CaseDefinition", "IncidenceEstimate", "Municipality", "Region", "AuditEvent", "InstanceFact", "JobRun",
+    "OutboxMessage", "RELATIONS", "SEXES", "Account", "Consent", "Profile", "new_pseudonym",
+    "ReportRevision", "ReportSubmission", "WeeklyReport",
+]

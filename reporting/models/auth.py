@@ -1,0 +1,89 @@
+"""Credentials: login links, server-side sessions, staff users and API tokens.
+
+Every secret is stored as a SHA-256 hash of a high-entropy random value; the value itself is shown or
+mailed once and never stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import CheckConstraint, ForeignKey, SmallInteger, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, utcnow
+from .people import Account
+
+STAFF_ROLES = ("epidemiologist", "authority", "admin")
+TOKEN_PURPOSES = ("confirm", "login", "weekly")
+
+
+class LoginToken(Base):
+    """A single-use link sent by mail. ``weekly`` tokens are narrower: they may only submit reports for
+    their account's profiles in one ISO week, and show no stored data."""
+
+    __tablename__ = "login_tokens"
+    __table_args__ = (CheckConstraint("purpose IN ('confirm', 'login', 'weekly')", name="purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    week: Mapped[dt.date | None]  # for purpose 'weekly': the Monday of the ISO week it may report
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+
+    account: Mapped[Account] = relationship()
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+    __table_args__ = (CheckConstraint("role IN ('epidemiologist', 'authority', 'admin')", name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    failed_attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    locked_until: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[dt.datetime | None]
+
+
+class UserSession(Base):
+    """A server-side session: the cookie holds only a random id, so logout and revocation are real."""
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (
+        CheckConstraint("(account_id IS NULL) <> (staff_user_id IS NULL)", name="one_owner"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+
+    staff_user: Mapped[StaffUser | None] = relationship()
+    account: Mapped[Account | None] = relationship()
+
+
+class ApiToken(Base):
+    """A machine credential for authorities' systems, sent as ``Authorization: Bearer <token>``."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))  # shown in listings so a token can be recognised
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(200), default="export:read")  # space-separated
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+    last_used_at: Mapped[dt.datetime | None]

@@ -1,0 +1,102 @@
+"""Reference data and results of the epidemiology: case definitions, age bands, estimates.
+
+The scheduler writes estimates; the dashboard and the export only read them. Suppression is decided
+when an estimate is written, so every consumer shows the same withheld cells.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Float, Index, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, utcnow
+
+# Delphi COVIDcast missing-value codes.
+MISSING_NONE = 0
+MISSING_NOT_APPLICABLE = 1
+MISSING_REGION_EXCEPTION = 2
+MISSING_PRIVACY = 3
+MISSING_DELETED = 4
+MISSING_UNKNOWN = 5
+MISSING_LOW_PRECISION = 6  # our extension: fewer active participants than the configured minimum
+MISSING_REASONS = {
+    MISSING_NONE: "none",
+    MISSING_NOT_APPLICABLE: "not applicable",
+    MISSING_REGION_EXCEPTION: "region exception",
+    MISSING_PRIVACY: "privacy (suppressed)",
+    MISSING_DELETED: "deleted",
+    MISSING_UNKNOWN: "unknown",
+    MISSING_LOW_PRECISION: "too few active participants",
+}
+
+
+class CaseDefinition(Base):
+    """A versioned case definition. ``rule`` is a small boolean expression over report fields (see
+    scheduler.definitions) that compiles both to SQL and to a plain-Python reference."""
+
+    __tablename__ = "case_definitions"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(SmallInteger)
+    label_en: Mapped[str] = mapped_column(String(120))
+    label_da: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16), default="definition")  # definition | model
+    default_method: Mapped[str] = mapped_column(String(32), default="w0")
+    rule: Mapped[dict[str, Any]]
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class AgeBand(Base):
+    """Age bands by scheme (Influenzanet's 0-20, 21-64, 65+ is the default)."""
+
+    __tablename__ = "age_bands"
+    __table_args__ = (UniqueConstraint("scheme", "label"), CheckConstraint("min_age <= max_age", name="range"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str] = mapped_column(String(16))
+    min_age: Mapped[int] = mapped_column(SmallInteger)
+    max_age: Mapped[int] = mapped_column(SmallInteger)
+    position: Mapped[int] = mapped_column(SmallInteger)
+
+
+class IncidenceEstimate(Base):
+    """One published cell: week x geography x age band x sex x definition x method, as of an issue date.
+
+    A re-run that changes a figure adds a row with a later ``issue`` instead of overwriting, so the figures
+    as published on any date can be recovered (Delphi's issue/lag convention). ``age_band`` is 'all' and
+    ``sex`` is 'all' for the margins. Withheld values are NULL with a reason in ``missing_reason``.
+    """
+
+    __tablename__ = "incidence_estimates"
+    __table_args__ = (
+        UniqueConstraint("week", "geo_type", "geo_code", "age_band", "sex", "definition_key",
+                         "definition_version", "method", "issue"),
+        Index("ix_incidence_estimates_lookup", "definition_key", "method", "geo_type", "week"),
+        CheckConstraint("geo_type IN ('nation', 'region')", name="geo_type"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    week: Mapped[dt.date]
+    geo_type: Mapped[str] = mapped_column(String(8))
+    geo_code: Mapped[str] = mapped_column(String(8))  # 'DK' or a region code such as '1084'
+    age_band: Mapped[str] = mapped_column(String(16))
+    sex: Mapped[str] = mapped_column(String(8))
+    definition_key: Mapped[str] = mapped_column(String(40))
+    definition_version: Mapped[int] = mapped_column(SmallInteger)
+    method: Mapped[str] = mapped_column(String(32))
+    active: Mapped[int | None]
+    cases: Mapped[int | None]
+    incidence: Mapped[float | None] = mapped_column(Float)  # proportion, 0..1
+    lower_95: Mapped[float | None] = mapped_column(Float)
+    upper_95: Mapped[float | None] = mapped_column(Float)
+    missing_reason: Mapped[int] = mapped_column(SmallInteger, default=MISSING_NONE)
+    issue: Mapped[dt.date]
+    computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

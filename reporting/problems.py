@@ -1,0 +1,87 @@
+"""Errors: JSON problem details (RFC 9457) for the API, a translated page for people.
+
+No stack trace ever reaches a user: unexpected errors are logged with a reference id, and the user sees
+the id and a plain sentence.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_limiter.errors import RateLimitExceeded
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+API_PREFIXES = ("/api/",)
+
+
+def wants_json() -> bool:
+    return request.path.startswith(API_PREFIXES) or request.path.startswith("/dashboard/_dash")
+
+
+def problem(status: int, title: str, detail: str | None = None, **extra: Any) -> Response:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    return response
+
+
+class ProblemError(Exception):
+    """Raise from API code to answer with a problem document."""
+
+    def __init__(self, status: int, title: str, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or title)
+        self.status, self.title, self.detail, self.extra = status, title, detail, extra
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ProblemError)
+    def _problem(error: ProblemError) -> Response:
+        return problem(error.status, error.title, error.detail, **error.extra)
+
+    @app.errorhandler(CSRFError)
+    def _csrf(error: CSRFError) -> Any:
+        if wants_json():
+            return problem(400, "CSRF token missing or invalid", "Reload the page and try again.")
+        return render_template("error.html", status=400,
+                               message=_("Your form expired. Please go back, reload the page and try again.")), 400
+
+    @app.errorhandler(RateLimitExceeded)
+    def _rate_limited(error: RateLimitExceeded) -> Any:
+        if wants_json():
+            return problem(429, "Too many requests", f"Rate limit exceeded: {error.description}")
+        return render_template("error.html", status=429,
+                               message=_("Too many attempts. Please wait a little and try again.")), 429
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException) -> Any:
+        status = error.code or 500
+        if wants_json():
+            return problem(status, error.name, error.description)
+        messages = {
+            404: _("We could not find that page."),
+            403: _("You do not have access to this page."),
+            405: _("That action is not possible here."),
+            413: _("What you sent was too large."),
+        }
+        return render_template("error.html", status=status,
+                               message=messages.get(status, error.name)), status
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Any:
+        reference = secrets.token_hex(4)
+        log.exception("unhandled error %s on %s %s", reference, request.method, request.path)
+        if wants_json():
+            return problem(500, "Internal server error", "An unexpected error occurred.", reference=reference)
+        return render_template("error.html", status=500, reference=reference,
+                               message=_("Something went wrong on our side. Please try again in a moment.")), 500

@@ -1,0 +1,50 @@
+"""ISO weeks (Monday start) as the service uses them: a week is identified by its Monday, written
+``YYYY-Www`` for people and files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+_ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+
+
+def monday_of(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def parse_iso_week(value: str) -> dt.date:
+    """'2026-W05' -> the Monday of that ISO week. Raises ValueError with a readable message."""
+    match = _ISO_WEEK.match(value.strip())
+    if not match:
+        raise ValueError(f"{value!r} is not an ISO week like 2026-W05")
+    year, week = int(match.group(1)), int(match.group(2))
+    try:
+        return dt.date.fromisocalendar(year, week, 1)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a week of {year}") from exc
+
+
+def format_iso_week(monday: dt.date) -> str:
+    year, week, _ = monday.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def yearweek(monday: dt.date) -> int:
+    """Influenzanet's yw: ISO year * 100 + ISO week."""
+    year, week, _ = monday.isocalendar()
+    return year * 100 + week
+
+
+def iso_year(monday: dt.date) -> int:
+    return monday.isocalendar()[0]
+
+
+def onset_date(report_day: dt.date, fever_start: dt.date | None, symptom_start: dt.date | None) -> dt.date:
+    """Onset = first known of fever start date, symptom start date, report date (ifnBase)."""
+    return fever_start or symptom_start or report_day
+
+
+def season_of(monday: dt.date) -> int:
+    """Influenzanet season (1 September to 31 August), named by its starting year."""
+    return monday.year if monday.month >= 9 else monday.year - 1
