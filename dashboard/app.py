@@ -1,0 +1,3 @@
+# SCAFFOLD: replaced by the dashboard slice.
+def init_dash(app):
+    pass

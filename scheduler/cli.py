@@ -1,0 +1,3 @@
+# SCAFFOLD: replaced by the scheduler slice.
+def register(app):
+    pass
