@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import sys
+
 import click
 from flask import Flask
 from flask.cli import FlaskGroup, routes_command, shell_command
@@ -17,6 +19,7 @@ from flask.cli import FlaskGroup, routes_command, shell_command
 import dashboard
 import reporting
 import scheduler
+from reporting.config import ConfigurationError
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -34,3 +37,16 @@ def cli() -> None:
 
 cli.add_command(shell_command)
 cli.add_command(routes_command)
+
+
+def main() -> None:
+    """The ``covidmeter`` console script: configuration problems are said plainly, without a traceback."""
+    try:
+        cli.main(prog_name="covidmeter")
+    except ConfigurationError as exc:
+        click.echo(f"covidmeter: cannot start: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
