@@ -1,3 +1,134 @@
-# SCAFFOLD: replaced by the export slice.
-from flask import Blueprint
+"""The aggregate export API for authorities' systems, under /api/v1.
+
+    GET /api/v1/incidence.csv?definition=covid.ecdc&geo_type=region&from=2026-W01&to=2026-W10
+    GET /api/v1/incidence.json?...
+    Authorization: Bearer cmt_...
+
+Authentication is an API token (``covidmeter token create --name ...``), never a cookie, so the blueprint
+is exempt from CSRF. Every call is rate-limited per token and written to the audit log with the token id and
+the query (never the figures). Errors are RFC 9457 problem documents. See ``dashboard.export`` for the
+parameters.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask_limiter.util import get_remote_address
+
+from reporting.audit import record
+from reporting.authz import access, token
+from reporting.extensions import csrf, db, limiter
+from reporting.models import ApiToken, utcnow
+from reporting.problems import ProblemError, problem
+from reporting.security import Principal, hash_secret, set_principal
+from reporting.staff.service import find_api_token
+
+from . import export
+
+EXPORT_SCOPE = "export:read"
+DEFAULT_RATE_LIMIT = "120/minute"
+FAILED_AUTH_LIMIT = "30/minute"
+
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+
+def _presented_secret() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    return secret.strip()
+
+
+def rate_limit_key() -> str:
+    """Per token: the hash of the presented secret (known before the token is looked up), else the client."""
+    secret = _presented_secret()
+    return f"token:{hash_secret(secret)[:32]}" if secret else f"addr:{get_remote_address()}"
+
+
+def _export_rate() -> str:
+    return current_app.config.get("COVIDMETER_EXPORT_RATE_LIMIT") or DEFAULT_RATE_LIMIT
+
+
+class BearerProblem(ProblemError):
+    """A 401/403 from the bearer check; answered with a ``WWW-Authenticate`` challenge (RFC 6750)."""
+
+    def __init__(self, status: int, title: str, detail: str, challenge: str) -> None:
+        super().__init__(status, title, detail)
+        self.challenge = challenge
+
+
+@bp.errorhandler(BearerProblem)
+def _bearer_problem(error: BearerProblem) -> Response:
+    response = problem(error.status, error.title, error.detail)
+    response.headers["WWW-Authenticate"] = error.challenge
+    return response
+
+
+@bp.before_request
+def authenticate() -> None:
+    """Resolve the bearer token and check the scope of the endpoint's access rule."""
+    if request.endpoint is None:
+        return  # no such route: the 404 answers
+    secret = _presented_secret()
+    if secret is None:
+        raise BearerProblem(401, "Unauthorized", "Send an API token as 'Authorization: Bearer <token>'.",
+                            'Bearer realm="covidmeter"')
+    api_token = find_api_token(secret)
+    if api_token is None:
+        raise BearerProblem(401, "Unauthorized", "The API token is unknown, revoked or expired.",
+                            'Bearer realm="covidmeter", error="invalid_token"')
+    rule = getattr(current_app.view_functions.get(request.endpoint), "access_rule", None)
+    scopes = frozenset(api_token.scopes.split())
+    if rule is None or rule.kind != "token" or rule.scope not in scopes:
+        needed = getattr(rule, "scope", None) or ""
+        raise BearerProblem(403, "Forbidden", f"This token lacks the scope {needed!r}.",
+                            f'Bearer realm="covidmeter", error="insufficient_scope", scope="{needed}"')
+    api_token.last_used_at = utcnow()
+    g.api_token = api_token
+    set_principal(Principal("token", token_id=api_token.id, scopes=scopes))
+
+
+def _export(kind: str) -> export.ExportQuery:
+    query = export.parse_query(request.args)
+    api_token: ApiToken = g.api_token
+    record("export", f"token:{api_token.id}", format=kind, token_id=api_token.id, query=query.echo())
+    return query
+
+
+def _failed_authentication(response: Response) -> bool:
+    return response.status_code == 401
+
+
+def _authenticated(response: Response) -> bool:
+    return response.status_code != 401
+
+
+# Checked before the token is looked up (so a flood of guesses costs no database work): one budget per token
+# shared by every export endpoint, spent only by authenticated calls, and one per client address spent only
+# by failed authentications.
+limiter.shared_limit(_export_rate, scope="api-export", key_func=rate_limit_key, deduct_when=_authenticated)(bp)
+limiter.shared_limit(FAILED_AUTH_LIMIT, scope="api-auth-failures", key_func=get_remote_address,
+                     deduct_when=_failed_authentication)(bp)
+
+
+@bp.get("/incidence.csv")
+@access(token(EXPORT_SCOPE))
+def incidence_csv() -> Response:
+    query = _export("csv")
+    rows = export.export_rows(query)
+    db.session.commit()
+    filename = f"covidmeter-incidence-{query.definition.key}.csv"
+    return Response(export.write_csv(rows), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                             "Content-Type": "text/csv; charset=utf-8; header=present"})
+
+
+@bp.get("/incidence.json")
+@access(token(EXPORT_SCOPE))
+def incidence_json() -> Response:
+    query = _export("json")
+    rows = export.export_rows(query)
+    db.session.commit()
+    return jsonify(meta=export.meta(query, utcnow(), len(rows)), rows=rows)

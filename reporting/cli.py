@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 from sqlalchemy import select
 
 from . import migrate
@@ -23,7 +24,7 @@ def _url() -> str:
     return current_app.config["COVIDMETER_DATABASE_URL"]
 
 
-@click.group("db", help="The database schema (Alembic migrations).")
+@click.group("db", cls=AppGroup, help="The database schema (Alembic migrations).")
 def db_group() -> None:
     pass
 
@@ -47,7 +48,7 @@ def db_current() -> None:
     click.echo(f"database: {migrate.current_revision(db.engine) or 'empty'}; head: {migrate.head_revision(_url())}")
 
 
-@click.group("staff", help="Staff accounts (epidemiologists, authorities, admins).")
+@click.group("staff", cls=AppGroup, help="Staff accounts (epidemiologists, authorities, admins).")
 def staff_group() -> None:
     pass
 
@@ -73,7 +74,7 @@ def staff_list() -> None:
         click.echo(f"{user.email}\t{user.role}\t{state}\tmfa={'on' if user.totp_secret else 'off'}")
 
 
-@click.group("token", help="API tokens for authorities' systems.")
+@click.group("token", cls=AppGroup, help="API tokens for authorities' systems.")
 def token_group() -> None:
     pass
 

@@ -45,6 +45,7 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     # Rate limits and caches move to Redis when this is set.
     "REDIS_URL": (str, None),
     "RATELIMIT_ENABLED": (_bool, True),
+    "EXPORT_RATE_LIMIT": (str, "120/minute"),  # per API token, across the export endpoints
     # Security.
     "LOGIN_TOKEN_MINUTES": (int, 15),
     "SESSION_HOURS": (int, 12),

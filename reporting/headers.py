@@ -43,7 +43,9 @@ def init_app(app: Flask) -> None:
         h.setdefault("Content-Security-Policy", content_security_policy(current_app, request.path))
         h.setdefault("X-Content-Type-Options", "nosniff")
         h.setdefault("X-Frame-Options", "DENY")
-        h.setdefault("Referrer-Policy", "no-referrer")
+        # Only the origin, never the path: login links never leak, and Flask-WTF's HTTPS referrer check
+        # (which compares origins) still passes. 'no-referrer' would make every HTTPS form POST fail.
+        h.setdefault("Referrer-Policy", "strict-origin")
         h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
         h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         if current_app.config["COVIDMETER_SECURE_COOKIES"]:

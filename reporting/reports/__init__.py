@@ -1,0 +1,1 @@
+"""Weekly reports: the report service (``service.py``)."""

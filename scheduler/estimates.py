@@ -1,0 +1,112 @@
+"""Publishing estimates with revisions (Delphi COVIDcast's issue/lag convention).
+
+For every computed cell the latest issue of the same key (week, geography, age band, sex, definition and
+version, method) is compared with the new values:
+
+- unchanged: nothing is written, so re-running an aggregation is harmless;
+- changed, and the latest issue is the issue being written (today): that row is updated in place;
+- changed (or new) otherwise: a row with the new issue is inserted and the earlier issue stays, so the figures as
+  published on any date can be recovered.
+
+The caller owns the transaction; rows are written with executemany in batches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
+
+from reporting.models import IncidenceEstimate, utcnow
+
+from .disclosure import PublishedValues
+
+BATCH_SIZE = 1000
+VALUE_FIELDS = ("active", "cases", "incidence", "lower_95", "upper_95", "missing_reason")
+
+
+class CellKey(NamedTuple):
+    week: dt.date
+    geo_type: str
+    geo_code: str
+    age_band: str
+    sex: str
+    definition_key: str
+    definition_version: int
+    method: str
+
+
+@dataclass
+class WriteSummary:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __iadd__(self, other: "WriteSummary") -> "WriteSummary":
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        return self
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, float) or isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15)
+    return a == b
+
+
+def latest_issues(connection: Connection, keys: Any) -> dict[CellKey, dict[str, Any]]:
+    """The latest issue of every existing estimate that shares a week, method and definition with ``keys``."""
+    keys = list(keys)
+    if not keys:
+        return {}
+    table = IncidenceEstimate.__table__
+    weeks = sorted({k.week for k in keys})
+    scopes = sorted({(k.definition_key, k.definition_version, k.method) for k in keys})
+    query = (select(table.c.id, table.c.issue, *[table.c[name] for name in CellKey._fields],
+                    *[table.c[name] for name in VALUE_FIELDS])
+             .where(table.c.week.in_(weeks),
+                    tuple_(table.c.definition_key, table.c.definition_version, table.c.method).in_(scopes)))
+    latest: dict[CellKey, dict[str, Any]] = {}
+    for row in connection.execute(query).mappings():
+        key = CellKey(*(row[name] for name in CellKey._fields))
+        if key not in latest or row["issue"] > latest[key]["issue"]:
+            latest[key] = dict(row)
+    return latest
+
+
+def write_estimates(connection: Connection, published: Mapping[CellKey, PublishedValues],
+                    issue: dt.date) -> WriteSummary:
+    table = IncidenceEstimate.__table__
+    existing = latest_issues(connection, published.keys())
+    now = utcnow()
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    summary = WriteSummary()
+    for key, values in published.items():
+        new = {name: getattr(values, name) for name in VALUE_FIELDS}
+        latest = existing.get(key)
+        if latest is not None:
+            if latest["issue"] > issue:
+                raise ValueError(f"{key} already has issue {latest['issue']}, later than {issue}")
+            if all(_same(latest[name], new[name]) for name in VALUE_FIELDS):
+                summary.unchanged += 1
+                continue
+            if latest["issue"] == issue:
+                updates.append({"target_id": latest["id"], **new, "computed_at": now})
+                continue
+        inserts.append({**key._asdict(), **new, "issue": issue, "computed_at": now})
+    for start in range(0, len(inserts), BATCH_SIZE):
+        connection.execute(insert(table), inserts[start:start + BATCH_SIZE])
+    statement = (update(table).where(table.c.id == bindparam("target_id"))
+                 .values({name: bindparam(name) for name in (*VALUE_FIELDS, "computed_at")}))
+    for start in range(0, len(updates), BATCH_SIZE):
+        connection.execute(statement, updates[start:start + BATCH_SIZE])
+    summary.inserted, summary.updated = len(inserts), len(updates)
+    return summary

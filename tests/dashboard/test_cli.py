@@ -1,0 +1,42 @@
+"""The staff and token commands."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskCliRunner
+from sqlalchemy import select
+
+from reporting.extensions import db
+from reporting.models import ApiToken, StaffUser
+from reporting.security import hash_secret
+from tests.dashboard.conftest import bearer, sign_in
+
+
+def test_staff_create_then_sign_in(app: Flask, runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["staff", "create", "Epi@Example.org", "--role", "epidemiologist"])
+    assert result.exit_code == 0, result.output
+    password = result.output.split("password: ")[1].strip()
+    assert len(password) >= 12
+    with app.app_context():
+        user = db.session.scalar(select(StaffUser).where(StaffUser.email == "epi@example.org"))
+        assert user.role == "epidemiologist" and password not in user.password_hash
+    assert sign_in(app.test_client(), "epi@example.org", password).status_code == 302
+    again = runner.invoke(args=["staff", "create", "epi@example.org", "--role", "admin"])
+    assert again.exit_code != 0 and "already exists" in again.output
+    bad_role = runner.invoke(args=["staff", "create", "x@example.org", "--role", "citizen"])
+    assert bad_role.exit_code != 0
+
+
+def test_token_create_prints_the_secret_once_and_stores_a_hash(app: Flask, runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["token", "create", "--name", "ssi-weekly"])
+    assert result.exit_code == 0, result.output
+    secret = result.output.strip().splitlines()[-1]
+    assert secret.startswith("cmt_") and len(secret) > 40
+    with app.app_context():
+        token = db.session.scalar(select(ApiToken).where(ApiToken.name == "ssi-weekly"))
+        assert token.token_hash == hash_secret(secret) and token.scopes == "export:read"
+    assert app.test_client().get("/api/v1/incidence.csv", headers=bearer(secret)).status_code == 200
+    listing = runner.invoke(args=["token", "list"])
+    assert "ssi-weekly" in listing.output and secret not in listing.output
+    assert runner.invoke(args=["token", "revoke", "--name", "ssi-weekly"]).exit_code == 0
+    assert app.test_client().get("/api/v1/incidence.csv", headers=bearer(secret)).status_code == 401

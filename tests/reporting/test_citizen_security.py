@@ -1,0 +1,139 @@
+"""Security properties of the citizen pages: access rules, CSRF, rate limits, headers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from reporting.authz import CITIZEN, PUBLIC, endpoints_without_rule
+from reporting.extensions import db
+from reporting.models import Account, WeeklyReport
+
+from .citizens import SIGN_UP, last_link, make_profile
+
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+def make_app(config: dict[str, object], app: Flask) -> Iterator[Callable[..., Flask]]:
+    """Another app on the same test database with some settings changed (``app`` empties the tables after)."""
+    from wsgi import create_app
+
+    made: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        made.append(create_app({**config, **overrides}))
+        return made[-1]
+
+    yield make
+    for other in made:
+        with other.app_context():
+            db.engine.dispose()
+
+
+def accounts(app: Flask) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(Account))
+
+
+def test_every_citizen_view_declares_who_may_call_it(app: Flask) -> None:
+    citizen_views = {e: v for e, v in app.view_functions.items() if e.startswith("citizen.")}
+    assert not [e for e in endpoints_without_rule(app) if e.startswith("citizen.")]
+    public = {e for e, v in citizen_views.items() if v.access_rule == PUBLIC}
+    assert public == {"citizen.home", "citizen.signup", "citizen.signup_sent", "citizen.signup_confirm",
+                      "citizen.login", "citizen.login_sent", "citizen.login_link"}
+    assert {e for e, v in citizen_views.items() if v.access_rule == CITIZEN} == {
+        "citizen.logout", "citizen.me", "citizen.report", "citizen.report_thanks"}
+
+
+def test_post_without_csrf_token_is_refused_and_nothing_is_stored(make_app: Callable[..., Flask]) -> None:
+    app = make_app(WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    refused = client.post("/signup?lang=en", data=SIGN_UP)
+    assert refused.status_code == 400 and "Your form expired" in refused.data.decode()
+    assert accounts(app) == 0
+    wrong = client.post("/signup", data={**SIGN_UP, "csrf_token": "forged"})
+    assert wrong.status_code == 400 and accounts(app) == 0
+    token = CSRF_FIELD.search(client.get("/signup").data.decode()).group(1)
+    accepted = client.post("/signup", data={**SIGN_UP, "csrf_token": token})
+    assert accepted.status_code == 302 and accounts(app) == 1
+
+
+def test_confirmation_and_report_posts_need_the_csrf_token(make_app: Callable[..., Flask]) -> None:
+    app = make_app(WTF_CSRF_ENABLED=True)
+    _, profile_id = make_profile(app, "known@example.dk")
+    client = app.test_client()
+    token = CSRF_FIELD.search(client.get("/login").data.decode()).group(1)
+    client.post("/login", data={"email": "known@example.dk", "csrf_token": token})
+    path = last_link(app, "known@example.dk")
+    assert client.post(path).status_code == 400  # no token: the link is not spent
+    page = client.get(path).data.decode()
+    assert client.post(path, data={"csrf_token": CSRF_FIELD.search(page).group(1)}).status_code == 302
+    form = client.get(f"/report/{profile_id}").data.decode()
+    submission_id = re.search(r'name="submission_id" value="([^"]+)"', form).group(1)
+    assert client.post(f"/report/{profile_id}", data={"submission_id": submission_id, "symptoms": "none"}).status_code == 400
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(WeeklyReport)) == 0
+    assert client.post("/logout").status_code == 400  # logging out is a form too
+    assert client.get("/me").status_code == 200
+
+
+def test_sign_up_and_login_requests_are_rate_limited(make_app: Callable[..., Flask]) -> None:
+    app = make_app(RATELIMIT_ENABLED=True)
+    client = app.test_client()
+    for _ in range(10):
+        assert client.post("/login?lang=en", data={"email": "someone@example.dk"}).status_code == 302
+    limited = client.post("/login?lang=en", data={"email": "someone@example.dk"})
+    assert limited.status_code == 429 and "Too many attempts" in limited.data.decode()
+    assert client.get("/login").status_code == 200  # reading the page is not limited
+    for _ in range(10):
+        client.post("/signup", data={"email": "bad"})
+    assert client.post("/signup", data=SIGN_UP).status_code == 429
+    assert accounts(app) == 0
+
+
+def test_report_submission_is_rate_limited(make_app: Callable[..., Flask]) -> None:
+    app = make_app(RATELIMIT_ENABLED=True)
+    _, profile_id = make_profile(app, "known@example.dk")
+    client = app.test_client()
+    client.post("/login", data={"email": "known@example.dk"})
+    client.post(last_link(app, "known@example.dk"))
+    statuses = [client.post(f"/report/{profile_id}", data={"symptoms": "nonsense"}).status_code for _ in range(11)]
+    assert statuses == [400] * 10 + [429]
+
+
+def test_headers_on_citizen_pages(app: Flask) -> None:
+    client = app.test_client()
+    for path in ("/", "/signup", "/login"):
+        response = client.get(path)
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert response.headers["Referrer-Policy"] == "strict-origin"  # login links never leak in a Referer
+    for path in ("/signup", "/login", "/login/link/x", "/signup/confirm/x"):
+        assert client.get(path).headers["Cache-Control"] == "no-store"
+
+
+def test_no_stack_trace_reaches_the_user(app: Flask) -> None:
+    client = app.test_client()
+    response = client.get("/report/x/thanks/nope")
+    assert response.status_code == 404 and "Traceback" not in response.data.decode()
+    response = client.post("/signup", data={**SIGN_UP, "municipality": "1" * 400})
+    assert response.status_code == 400 and "Traceback" not in response.data.decode()
+
+
+def test_csrf_over_https_accepts_the_origin_only_referrer(make_app: Callable[..., Flask]) -> None:
+    """Browsers send only the origin (Referrer-Policy: strict-origin); Flask-WTF's HTTPS check must pass."""
+    app = make_app(WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    base = "https://covidmeter.example"
+    page = client.get("/login", base_url=base)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.data.decode()).group(1)
+    data = {"email": "someone@example.dk", "csrf_token": token}
+    assert client.post("/login", data=data, base_url=base).status_code == 400  # no Referer at all: refused
+    response = client.post("/login", data=data, base_url=base, headers={"Referer": base + "/"})
+    assert response.status_code == 302

@@ -1,0 +1,266 @@
+"""The report service (week, stratum, onset, revisions, idempotency, record-level authorisation) and the
+weekly report pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from reporting.extensions import db
+from reporting.models import ReportRevision, ReportSubmission, WeeklyReport
+from reporting.questionnaire import load
+from reporting.reports import service as reports
+
+from .citizens import make_profile, sign_up_and_log_in
+
+UTC = dt.timezone.utc
+# Thursday 26 November 2026, 10:00 in Copenhagen (UTC+1): ISO week 2026-W48, Monday 23 November.
+THURSDAY = dt.datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+WEEK = dt.date(2026, 11, 23)
+WEEKLY = load("weekly-1")
+ILL = {"symptoms": ["fever", "cough"], "same_illness": "no", "symptom_start": "2026-11-22",
+       "sudden_onset": "yes", "fever_start": "2026-11-24", "highest_temperature": "38_38.9",
+       "tested": "pcr", "test_result": "positive"}
+WELL = {"symptoms": ["none"]}
+
+
+def submit(app: Flask, account_id: int, profile_id: str, answers: dict[str, Any], submission_id: str | None = None,
+           now: dt.datetime = THURSDAY) -> reports.SubmissionResult:
+    with app.app_context():
+        return reports.submit_report(account_id=account_id, profile_id=profile_id,
+                                     submission_id=submission_id if submission_id is not None else f"sub-{len(str(answers))}-{now.timestamp():.0f}-xx",
+                                     questionnaire=WEEKLY, answers=answers, now=now)
+
+
+def stored(app: Flask) -> list[WeeklyReport]:
+    with app.app_context():
+        return list(db.session.scalars(select(WeeklyReport).order_by(WeeklyReport.id)))
+
+
+def count(app: Flask, model: type) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+# --- the service -------------------------------------------------------------------------------------------
+
+def test_a_report_copies_the_stratum_and_typed_answers(app: Flask) -> None:
+    account_id, profile_id = make_profile(app, birth_year=1970, sex="male", municipality_code=851)
+    result = submit(app, account_id, profile_id, ILL, "first-submission-0001")
+    assert (result.week, result.revision, result.replayed) == (WEEK, 1, False)
+    (report,) = stored(app)
+    assert report.profile_id == profile_id and report.week == WEEK
+    assert (report.region_code, report.municipality_code, report.sex, report.birth_year, report.age_years) == (
+        1081, 851, "male", 1970, 56)
+    assert report.questionnaire_version == "weekly-1" and report.answers == ILL
+    assert report.fever and report.cough and not report.no_symptoms and not report.sore_throat
+    assert report.same_illness == "no" and report.sudden_onset is True
+    assert report.symptom_start == dt.date(2026, 11, 22) and report.fever_start == dt.date(2026, 11, 24)
+    assert report.highest_temperature == "38_38.9" and report.tested == "pcr" and report.test_result == "positive"
+    assert report.submitted_at == THURSDAY
+
+
+@pytest.mark.parametrize("answers, onset", [
+    (ILL, dt.date(2026, 11, 24)),  # fever start wins
+    ({**ILL, "symptoms": ["cough"], "fever_start": None, "highest_temperature": None}, dt.date(2026, 11, 22)),
+    (WELL, dt.date(2026, 11, 26)),  # the report day
+])
+def test_onset_is_the_first_known_of_fever_start_symptom_start_report_day(app: Flask, answers: dict[str, Any],
+                                                                       onset: dt.date) -> None:
+    account_id, profile_id = make_profile(app)
+    submit(app, account_id, profile_id, {k: v for k, v in answers.items() if v is not None})
+    (report,) = stored(app)
+    assert report.onset_date == onset and report.onset_week == onset - dt.timedelta(days=onset.weekday())
+
+
+def test_onset_week_can_be_before_the_report_week(app: Flask) -> None:
+    account_id, profile_id = make_profile(app)
+    submit(app, account_id, profile_id, {**ILL, "symptom_start": "2026-11-20", "fever_start": "2026-11-21"})
+    (report,) = stored(app)
+    assert report.week == WEEK and report.onset_week == dt.date(2026, 11, 16)
+
+
+def test_the_week_is_the_iso_week_in_copenhagen(app: Flask) -> None:
+    account_id, profile_id = make_profile(app, birth_year=1990)
+    # Sunday 29 November 23:30 UTC is already Monday 30 November in Copenhagen: week 2026-W49.
+    result = submit(app, account_id, profile_id, WELL, now=dt.datetime(2026, 11, 29, 23, 30, tzinfo=UTC))
+    assert result.week == dt.date(2026, 11, 30)
+    # Across the turn of the ISO year: Friday 1 January 2027 is in week 2026-W53, so age uses 2026.
+    result = submit(app, account_id, profile_id, WELL, now=dt.datetime(2027, 1, 1, 12, tzinfo=UTC))
+    assert result.week == dt.date(2026, 12, 28)
+    assert stored(app)[-1].age_years == 2026 - 1990
+
+
+def test_a_second_report_in_the_same_week_replaces_and_keeps_the_old_version(app: Flask) -> None:
+    account_id, profile_id = make_profile(app)
+    submit(app, account_id, profile_id, ILL, "submission-one-0001")
+    later = THURSDAY + dt.timedelta(days=1)
+    result = submit(app, account_id, profile_id, WELL, "submission-two-0002", now=later)
+    assert result.revision == 2 and not result.replayed
+    (report,) = stored(app)
+    assert report.revision == 2 and report.answers == WELL and report.submitted_at == later
+    assert report.no_symptoms and not report.fever and not report.cough
+    assert report.symptom_start is None and report.tested is None and report.test_result is None  # nothing left over
+    assert report.onset_date == dt.date(2026, 11, 27)
+    with app.app_context():
+        (old,) = db.session.scalars(select(ReportRevision)).all()
+        assert (old.report_id, old.revision, old.answers, old.submitted_at) == (report.id, 1, ILL, THURSDAY)
+        assert old.questionnaire_version == "weekly-1"
+    # Next week is a new report.
+    submit(app, account_id, profile_id, WELL, "submission-three-03", now=THURSDAY + dt.timedelta(days=7))
+    assert [(r.week, r.revision) for r in stored(app)] == [(WEEK, 2), (dt.date(2026, 11, 30), 1)]
+
+
+def test_the_same_submission_id_and_body_replays(app: Flask) -> None:
+    account_id, profile_id = make_profile(app)
+    first = submit(app, account_id, profile_id, ILL, "retried-submission-01")
+    again = submit(app, account_id, profile_id, dict(reversed(list(ILL.items()))), "retried-submission-01",
+                   now=THURSDAY + dt.timedelta(minutes=1))
+    assert again.replayed and (again.report_id, again.revision) == (first.report_id, 1)
+    (report,) = stored(app)
+    assert report.revision == 1 and report.submitted_at == THURSDAY
+    assert count(app, ReportRevision) == 0 and count(app, ReportSubmission) == 1
+
+
+def test_the_same_submission_id_with_another_body_is_a_conflict(app: Flask) -> None:
+    account_id, profile_id = make_profile(app)
+    submit(app, account_id, profile_id, ILL, "conflicting-submission")
+    with pytest.raises(reports.SubmissionConflict):
+        submit(app, account_id, profile_id, WELL, "conflicting-submission")
+    (report,) = stored(app)
+    assert report.answers == ILL and report.revision == 1 and count(app, ReportRevision) == 0
+
+
+def test_a_submission_id_cannot_be_reused_for_another_profile(app: Flask) -> None:
+    account_id, profile_id = make_profile(app)
+    submit(app, account_id, profile_id, WELL, "shared-submission-id1")
+    other_account, other_profile = make_profile(app, "other@example.dk")
+    with pytest.raises(reports.SubmissionConflict):
+        submit(app, other_account, other_profile, WELL, "shared-submission-id1")
+    assert len(stored(app)) == 1
+
+
+def test_a_citizen_cannot_report_for_another_accounts_profile(app: Flask) -> None:
+    account_id, _ = make_profile(app)
+    _, someone_elses = make_profile(app, "other@example.dk")
+    with pytest.raises(reports.ProfileNotFound):
+        submit(app, account_id, someone_elses, WELL)
+    with pytest.raises(reports.ProfileNotFound):
+        submit(app, account_id, "0" * 32, WELL)
+    assert stored(app) == []
+
+
+def test_submission_ids_must_look_like_one(app: Flask) -> None:
+    account_id, profile_id = make_profile(app)
+    for bad in ("", "short", "x" * 65, "has spaces in it ....."):
+        with pytest.raises(reports.InvalidSubmissionId):
+            submit(app, account_id, profile_id, WELL, bad)
+    assert stored(app) == []
+
+
+# --- the pages -------------------------------------------------------------------------------------------------
+
+def form_of(html: str) -> dict[str, str]:
+    return {"submission_id": re.search(r'name="submission_id" value="([^"]+)"', html).group(1)}
+
+
+def today() -> str:
+    return dt.date.today().isoformat()
+
+
+def test_report_form_renders_follow_ups_with_conditions(app: Flask, client: FlaskClient) -> None:
+    profile_id = sign_up_and_log_in(app, client)
+    page = client.get(f"/report/{profile_id}?lang=en")
+    html = page.data.decode()
+    assert page.status_code == 200
+    assert '<script src="/static/questionnaire.js" defer></script>' in html
+    assert 'data-questionnaire="weekly-1"' in html and 'name="csrf_token"' in html
+    assert html.count('type="checkbox"') == 24 and "No symptoms" in html
+    assert 'id="question-fever_start" data-question="fever_start" data-condition=' in html
+    assert "<legend>Have you been tested for COVID-19 in the past week?</legend>" in html
+    assert "script>" not in html.replace('<script src="/static/questionnaire.js" defer></script>', "")  # no inline JS
+    js = client.get("/static/questionnaire.js")
+    assert js.status_code == 200 and "any_except" in js.data.decode()
+
+
+def test_report_through_the_form_then_thank_you(app: Flask, client: FlaskClient) -> None:
+    profile_id = sign_up_and_log_in(app, client)
+    html = client.get(f"/report/{profile_id}?lang=en").data.decode()
+    data = {**form_of(html), "symptoms": ["fever", "sore_throat"], "same_illness": "no", "symptom_start": today(),
+            "sudden_onset": "yes", "fever_start": today(), "highest_temperature": "39_39.9", "tested": "no",
+            "test_result": "positive"}  # no test: the result is not asked, so it is ignored
+    response = client.post(f"/report/{profile_id}", data=data)
+    assert response.status_code == 302 and response.headers["Location"].startswith(f"/report/{profile_id}/thanks")
+    thanks = client.get(response.headers["Location"]).data.decode()
+    assert "Thank you for your report" in thanks
+    (report,) = stored(app)
+    assert report.fever and report.sore_throat and report.tested == "none" and report.test_result is None
+    assert "test_result" not in report.answers
+    # Sending the same form again (a double click, a retry) stores nothing new.
+    assert client.post(f"/report/{profile_id}", data=data).status_code == 302
+    assert stored(app)[0].revision == 1
+    # The overview shows the week as reported; the form opens with the stored answers.
+    assert "Reported for this week. Thank you!" in client.get("/me").data.decode()
+    again = client.get(f"/report/{profile_id}").data.decode()
+    assert "your new answers replace the earlier ones" in again
+    assert 'value="sore_throat" checked' in again
+    assert form_of(again)["submission_id"] != data["submission_id"]  # a new form, a new id
+
+
+def test_changed_answers_under_a_used_submission_id_are_a_409(app: Flask, client: FlaskClient) -> None:
+    profile_id = sign_up_and_log_in(app, client)
+    ids = form_of(client.get(f"/report/{profile_id}").data.decode())
+    assert client.post(f"/report/{profile_id}", data={**ids, "symptoms": "none"}).status_code == 302
+    response = client.post(f"/report/{profile_id}?lang=en", data={**ids, "symptoms": "rash", "same_illness": "no",
+                                                                  "symptom_start": today(), "sudden_onset": "no",
+                                                                  "tested": "no"})
+    assert response.status_code == 409 and "This form was already sent" in response.data.decode()
+    assert stored(app)[0].no_symptoms and stored(app)[0].revision == 1
+
+
+def test_bad_input_is_explained_beside_the_field_and_nothing_is_stored(app: Flask, client: FlaskClient) -> None:
+    profile_id = sign_up_and_log_in(app, client)
+    ids = form_of(client.get(f"/report/{profile_id}").data.decode())
+    response = client.post(f"/report/{profile_id}?lang=en", data={**ids, "symptoms": ["none", "cough"]})
+    html = response.data.decode()
+    assert response.status_code == 400
+    assert '<a href="#q-symptoms-0">“No symptoms” cannot be combined with other answers.</a>' in html
+    assert '<fieldset aria-describedby="hint-symptoms err-symptoms">' in html
+    assert 'value="cough" aria-invalid="true"' not in html and 'value="cough" checked aria-invalid="true"' in html
+    assert form_of(html) == ids  # the same form, the same submission id
+    future = (dt.date.today() + dt.timedelta(days=2)).isoformat()
+    response = client.post(f"/report/{profile_id}?lang=da", data={**ids, "symptoms": "cough", "symptom_start": future})
+    html = response.data.decode()
+    assert "Datoen kan ikke ligge i fremtiden." in html and "Vælg et svar." in html
+    assert 'id="err-symptom_start"' in html
+    assert stored(app) == [] and count(app, ReportSubmission) == 0
+
+
+def test_another_accounts_profile_is_not_found(app: Flask, client: FlaskClient) -> None:
+    sign_up_and_log_in(app, client)
+    _, someone_elses = make_profile(app, "other@example.dk")
+    assert client.get(f"/report/{someone_elses}").status_code == 404
+    response = client.post(f"/report/{someone_elses}", data={"submission_id": "a" * 24, "symptoms": "none"})
+    assert response.status_code == 404
+    assert client.get(f"/report/{someone_elses}/thanks").status_code == 404
+    assert stored(app) == []
+
+
+def test_report_pages_need_a_login(app: Flask, client: FlaskClient) -> None:
+    _, profile_id = make_profile(app)
+    assert client.get(f"/report/{profile_id}").status_code == 302
+    response = client.post(f"/report/{profile_id}", data={"submission_id": "a" * 24, "symptoms": "none"})
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert stored(app) == []
+
+
+def test_a_missing_submission_id_is_refused(app: Flask, client: FlaskClient) -> None:
+    profile_id = sign_up_and_log_in(app, client)
+    assert client.post(f"/report/{profile_id}", data={"symptoms": "none"}).status_code == 400
+    assert stored(app) == []

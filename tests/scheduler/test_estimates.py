@@ -1,0 +1,134 @@
+"""Disclosure control and publishing: suppression, low precision, idempotent re-runs, revisions as issues."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from reporting.extensions import db
+from reporting.models import MISSING_LOW_PRECISION, MISSING_NONE, MISSING_PRIVACY, IncidenceEstimate
+from scheduler.aggregation import aggregate_week
+from scheduler.definitions import load_definitions
+from scheduler.disclosure import DisclosurePolicy, disclose_cell
+from scheduler.statistics import poisson_interval
+
+from .factories import People, W, week
+from .test_aggregation import build_known_population
+
+DAY1, DAY2 = dt.date(2026, 3, 10), dt.date(2026, 3, 11)
+
+
+def test_disclosure_rules() -> None:
+    policy = DisclosurePolicy(suppress_below=5, min_active=100)
+    shown = disclose_cell(200, 10, policy)
+    assert (shown.active, shown.cases, shown.incidence, shown.missing_reason) == (200, 10, 0.05, MISSING_NONE)
+    assert (shown.lower_95, shown.upper_95) == pytest.approx(poisson_interval(10, 200))
+    zero = disclose_cell(200, 0, policy)  # zero may be shown
+    assert (zero.cases, zero.incidence, zero.lower_95, zero.missing_reason) == (0, 0.0, 0.0, MISSING_NONE)
+    for cases in (1, 4):
+        small = disclose_cell(200, cases, policy)
+        assert (small.active, small.cases, small.incidence, small.lower_95, small.upper_95) == (
+            200, None, None, None, None)
+        assert small.missing_reason == MISSING_PRIVACY
+    assert disclose_cell(200, 5, policy).cases == 5
+    few = disclose_cell(3, 0, policy)  # the active count itself identifies fewer than five people
+    assert (few.active, few.cases, few.missing_reason) == (None, None, MISSING_PRIVACY)
+    low = disclose_cell(99, 20, policy)
+    assert (low.active, low.cases, low.incidence, low.missing_reason) == (99, None, None, MISSING_LOW_PRECISION)
+    assert disclose_cell(99, 2, policy).missing_reason == MISSING_PRIVACY  # privacy wins
+    empty = disclose_cell(0, 0, policy)
+    assert (empty.active, empty.incidence, empty.missing_reason) == (0, None, MISSING_LOW_PRECISION)
+    assert disclose_cell(100, 0, policy).missing_reason == MISSING_NONE
+    with pytest.raises(ValueError):
+        disclose_cell(5, 6, policy)
+
+
+def _config(app: Flask, **overrides: Any) -> dict[str, Any]:
+    return {**app.config, **{f"COVIDMETER_{k}": v for k, v in overrides.items()}}
+
+
+def _rows(key: tuple[str, str, str, str, str], monday: dt.date = W) -> list[IncidenceEstimate]:
+    geo_type, geo_code, band, sex, definition = key
+    return list(db.session.scalars(select(IncidenceEstimate).where(
+        IncidenceEstimate.week == monday, IncidenceEstimate.geo_type == geo_type,
+        IncidenceEstimate.geo_code == geo_code, IncidenceEstimate.age_band == band, IncidenceEstimate.sex == sex,
+        IncidenceEstimate.definition_key == definition).order_by(IncidenceEstimate.issue)))
+
+
+NATION_COVID = ("nation", "DK", "all", "all", "covid.ecdc")
+
+
+def test_written_estimates_apply_disclosure(app: Flask) -> None:
+    with app.app_context():
+        with db.engine.begin() as connection:
+            build_known_population(connection)
+        definitions = load_definitions(db.session)
+        result = aggregate_week(W, definitions, "w0", DAY1, config=_config(app, MIN_ACTIVE=5))
+        assert result.written.inserted == 6 * 4 * 4 * 6 and result.national_active == 9
+        [covid] = _rows(NATION_COVID)
+        assert (covid.active, covid.cases, covid.incidence, covid.missing_reason) == (9, 6, 6 / 9, MISSING_NONE)
+        assert (covid.lower_95, covid.upper_95) == pytest.approx(poisson_interval(6, 9))
+        assert (covid.definition_version, covid.method, covid.issue) == (1, "w0", DAY1)
+        [ili] = _rows(("nation", "DK", "all", "all", "ili.ecdc"))  # 2 cases: suppressed, active shown
+        assert (ili.active, ili.cases, ili.incidence, ili.lower_95, ili.missing_reason) == (
+            9, None, None, None, MISSING_PRIVACY)
+        [small] = _rows(("region", "1084", "21-64", "female", "covid.ecdc"))  # 3 active
+        assert (small.active, small.cases, small.missing_reason) == (None, None, MISSING_PRIVACY)
+        [empty] = _rows(("region", "1083", "all", "all", "covid.ecdc"))
+        assert (empty.active, empty.cases, empty.missing_reason) == (0, None, MISSING_LOW_PRECISION)
+    with app.app_context():  # default thresholds (5 and 100): the nation's 9 active are too few
+        aggregate_week(W, definitions, "w0", DAY2)
+        latest = _rows(NATION_COVID)[-1]
+        assert (latest.issue, latest.active, latest.cases, latest.incidence, latest.missing_reason) == (
+            DAY2, 9, None, None, MISSING_LOW_PRECISION)
+
+
+def test_rerun_is_harmless_and_revisions_are_new_issues(app: Flask) -> None:
+    config = _config(app, MIN_ACTIVE=5)
+    with app.app_context():
+        with db.engine.begin() as connection:
+            build_known_population(connection)
+        definitions = load_definitions(db.session)
+        first = aggregate_week(W, definitions, "w0", DAY1, config=config)
+        total = db.session.scalar(select(func.count()).select_from(IncidenceEstimate))
+        again = aggregate_week(W, definitions, "w0", DAY1, config=config)
+        assert (again.written.inserted, again.written.updated, again.written.unchanged) == (0, 0, first.cells)
+        later = aggregate_week(W, definitions, "w0", DAY2, config=config)  # nothing changed: nothing written
+        assert (later.written.inserted, later.written.updated) == (0, 0)
+        assert db.session.scalar(select(func.count()).select_from(IncidenceEstimate)) == total
+
+        # A late report for week W arrives on DAY2: a new issue for the cells it changes, the old one stays.
+        with db.engine.begin() as connection:
+            people = People(connection)
+            people.report(people.person(1084, "male", 1990), W, symptoms=["cough", "fever"],
+                          symptom_start=W + dt.timedelta(days=1))
+        revised = aggregate_week(W, definitions, "w0", DAY2, config=config)
+        assert revised.written.inserted > 0 and revised.written.updated == 0
+        assert revised.written.unchanged > 0  # e.g. region 1081 is untouched
+        db.session.expire_all()
+        covid = _rows(NATION_COVID)
+        assert [(r.issue, r.active, r.cases) for r in covid] == [(DAY1, 9, 6), (DAY2, 10, 7)]
+        assert len(_rows(("region", "1081", "all", "all", "covid.ecdc"))) == 1
+
+        # Another one the same day: today's issue is updated in place, no third row.
+        with db.engine.begin() as connection:
+            people = People(connection)
+            people.report(people.person(1084, "female", 1990), W)
+        same_day = aggregate_week(W, definitions, "w0", DAY2, config=config)
+        assert same_day.written.updated > 0
+        db.session.expire_all()
+        assert [(r.issue, r.active, r.cases) for r in _rows(NATION_COVID)] == [(DAY1, 9, 6), (DAY2, 11, 7)]
+
+        with pytest.raises(ValueError, match="later than"):
+            aggregate_week(W, definitions, "w0", DAY1, config=config)
+        other_week = aggregate_week(week(1), definitions, "w0", DAY2, config=config)
+        assert other_week.written.inserted == 6 * 4 * 4 * 6  # keys of another week are independent
+
+
+def test_not_a_monday(app: Flask) -> None:
+    with app.app_context(), pytest.raises(ValueError, match="not a Monday"):
+        aggregate_week(W + dt.timedelta(days=1), load_definitions(db.session), "w0", DAY1)
