@@ -29,8 +29,8 @@ def db_group() -> None:
     pass
 
 
-@db_group.command("upgrade", help="Apply migrations up to REVISION (default: head).")
-@click.argument("revision", default="head")
+@db_group.command("upgrade", help="Apply migrations up to REVISION (default: every head).")
+@click.argument("revision", default="heads")
 def db_upgrade(revision: str) -> None:
     migrate.upgrade(_url(), revision)
     click.echo(f"database at {migrate.current_revision(db.engine)}")

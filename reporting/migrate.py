@@ -1,10 +1,14 @@
 """Running the Alembic migrations from code and from ``covidmeter db ...``.
 
+Work on separate features may add migration branches from the same parent; ``upgrade`` applies all heads
+until a merge revision joins them.
+
 Migrations never run inside ``create_app``: an operator (or ``covidmeter demo``) runs them on purpose.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -23,7 +27,7 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
@@ -32,9 +36,18 @@ def downgrade(url: str, revision: str) -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The database's revision(s), as 'a+b' when several branches are applied; None when empty."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        heads = MigrationContext.configure(connection).get_current_heads()
+    return "+".join(sorted(heads)) or None
 
 
 def head_revision(url: str) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    """The newest revision(s) of the migration scripts, in the same form as ``current_revision``."""
+    return _script_heads()
+
+
+@lru_cache(maxsize=1)
+def _script_heads() -> str | None:
+    heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
+    return "+".join(sorted(heads)) or None
