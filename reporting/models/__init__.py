@@ -10,6 +10,7 @@ from .epidemiology import (
     AgeBand,
     CaseDefinition,
     IncidenceEstimate,
+    ParticipationEstimate,
 )
 from .geography import Municipality, Region
 from .operations import AuditEvent, InstanceFact, JobRun, OutboxMessage
@@ -19,7 +20,7 @@ from .reports import ReportRevision, ReportSubmission, WeeklyReport
 __all__ = [
     "STAFF_ROLES", "ApiToken", "LoginToken", "StaffUser", "UserSession", "Base", "utcnow",
     "MISSING_LOW_PRECISION", "MISSING_NONE", "MISSING_PRIVACY", "MISSING_REASONS", "AgeBand",
-    "CaseDefinition", "IncidenceEstimate", "Municipality", "Region", "AuditEvent", "InstanceFact", "JobRun",
+    "CaseDefinition", "IncidenceEstimate", "ParticipationEstimate", "Municipality", "Region", "AuditEvent", "InstanceFact", "JobRun",
     "OutboxMessage", "RELATIONS", "SEXES", "Account", "Consent", "Profile", "new_pseudonym",
     "ReportRevision", "ReportSubmission", "WeeklyReport",
 ]

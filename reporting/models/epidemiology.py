@@ -95,8 +95,44 @@ class IncidenceEstimate(Base):
     active: Mapped[int | None]
     cases: Mapped[int | None]
     incidence: Mapped[float | None] = mapped_column(Float)  # proportion, 0..1
-    lower_95: Mapped[float | None] = mapped_column(Float)
+    lower_95: Mapped[float | None] = mapped_column(Float)  # exact Poisson (chi-square form)
     upper_95: Mapped[float | None] = mapped_column(Float)
+    wilson_lower_95: Mapped[float | None] = mapped_column(Float)  # Wilson score, for the share of reports
+    wilson_upper_95: Mapped[float | None] = mapped_column(Float)
+    stderr: Mapped[float | None] = mapped_column(Float)  # sqrt(p(1-p)/n), Delphi's stderr column
+    # Direct age standardisation to the standard population (rows with age_band 'all' only), Fay-Feuer interval.
+    standardised_incidence: Mapped[float | None] = mapped_column(Float)
+    standardised_lower_95: Mapped[float | None] = mapped_column(Float)
+    standardised_upper_95: Mapped[float | None] = mapped_column(Float)
+    # Influenzanet display censoring: too few active participants for the season, or an upper bound too high.
+    display_censored: Mapped[bool] = mapped_column(default=False)
+    upper_censored: Mapped[bool] = mapped_column(default=False)
+    # Passes the stricter public (open data) disclosure rules, decided when written.
+    public: Mapped[bool] = mapped_column(default=False)
+    missing_reason: Mapped[int] = mapped_column(SmallInteger, default=MISSING_NONE)
+    issue: Mapped[dt.date]
+    computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ParticipationEstimate(Base):
+    """Participation per week and geography, written by the scheduler beside the incidence estimates:
+    registered profiles, active participants, new profiles, and the response rate (active / registered).
+    Small counts are suppressed as for incidence; revisions add issues the same way."""
+
+    __tablename__ = "participation_estimates"
+    __table_args__ = (
+        UniqueConstraint("week", "geo_type", "geo_code", "issue"),
+        CheckConstraint("geo_type IN ('nation', 'region')", name="geo_type"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    week: Mapped[dt.date]
+    geo_type: Mapped[str] = mapped_column(String(8))
+    geo_code: Mapped[str] = mapped_column(String(8))
+    registered: Mapped[int | None]  # profiles that existed by the end of the week
+    active: Mapped[int | None]  # profiles with a report in the week
+    new_profiles: Mapped[int | None]  # profiles created during the week
+    response_rate: Mapped[float | None] = mapped_column(Float)  # active / registered
     missing_reason: Mapped[int] = mapped_column(SmallInteger, default=MISSING_NONE)
     issue: Mapped[dt.date]
     computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

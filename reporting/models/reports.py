@@ -79,6 +79,10 @@ class WeeklyReport(Base):
     fever_sudden: Mapped[bool | None]
     temperature_measured: Mapped[bool | None]
     highest_temperature: Mapped[str | None] = mapped_column(String(12))
+    # Inputs of the symptom-based prediction model (Menni et al. 2020), asked as follow-ups.
+    persistent_cough: Mapped[bool | None]
+    severe_fatigue: Mapped[bool | None]
+    skipped_meals: Mapped[bool | None]
     tested: Mapped[str | None] = mapped_column(String(16))  # none | pcr | antigen | both
     test_result: Mapped[str | None] = mapped_column(String(16))  # positive | negative | pending
 
