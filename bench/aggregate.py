@@ -1,74 +1,148 @@
-"""Benchmark: generate a synthetic population and time the weekly aggregation.
+"""Benchmark: the weekly aggregation at national scale on PostgreSQL, against a hand-written GROUP BY.
 
-    python bench/aggregate.py --url sqlite:////tmp/bench.sqlite --participants 100000 --weeks 20
-    python bench/aggregate.py --url postgresql+psycopg://postgres@127.0.0.1/bench --participants 1000000
+    python bench/aggregate.py --url postgresql+psycopg://postgres@127.0.0.1/bench_aggregate \\
+        --participants 1000000 --weeks 40            # generate (COPY, progress bars), then measure
+    python bench/aggregate.py --url ... --measure-only   # measure an already generated database
 
-The database is rebuilt from scratch (the SQLite file is deleted; a PostgreSQL schema 'public' is dropped), so
-point it at a database made for the benchmark. On PostgreSQL the reports are loaded with COPY.
+Generation runs in a child process (bench/population.py: numpy + COPY), so the peak memory reported is the
+aggregation's own (ru_maxrss of the measuring process). The database is rebuilt from scratch (schema 'public'
+dropped and migrated) unless --measure-only: point it at a database made for the benchmark (it is created
+when missing).
+
+Reported: the time to aggregate the newest week (w0, every definition; and all methods), to re-aggregate the
+whole season (w0; and all methods), the process's peak memory, and in the same run one hand-written
+``SELECT week, region_code, count(*), sum(CASE WHEN <covid.ecdc> ...) GROUP BY week, region_code`` over the
+same rows (the newest week, and the season).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import datetime as dt
+import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import make_url, text  # noqa: E402
 
 from reporting.db import make_engine  # noqa: E402
-from reporting.migrate import upgrade  # noqa: E402
+
+
+def generate(url: str, participants: int, weeks: int, first_week: dt.date, seed: int) -> None:
+    from bench.population import load
+    from reporting.migrate import upgrade
+
+    target = make_url(url)
+    admin = make_engine(target.set(database="postgres").render_as_string(hide_password=False))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        if not connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": target.database}):
+            connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    upgrade(url)
+    started = time.perf_counter()
+    reports = load(engine, participants, weeks, first_week, seed)
+    print(f"generated {participants:,} participants, {reports:,} reports in {time.perf_counter() - started:.0f} s",
+          flush=True)
+
+
+def timed(label: str, work) -> float:  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    result = work()
+    seconds = time.perf_counter() - started
+    print(f"  {label:<58} {seconds:8.2f} s  {result if result is not None else ''}", flush=True)
+    return seconds
+
+
+def measure(url: str, all_methods: bool) -> None:
+    from wsgi import create_app
+
+    app = create_app({"COVIDMETER_DATABASE_URL": url, "COVIDMETER_SECRET_KEY": "bench" * 10})
+    from reporting.extensions import db
+    from reporting.models import IncidenceEstimate, ParticipationEstimate
+    from scheduler.aggregation import aggregate_weeks, report_weeks, weeks_between
+    from scheduler.definitions import load_definitions
+    from scheduler.methods import METHODS
+
+    with app.app_context():
+        with db.engine.begin() as connection:  # a clean slate of estimates: every figure is written once
+            connection.execute(IncidenceEstimate.__table__.delete())
+            connection.execute(ParticipationEstimate.__table__.delete())
+            first, last = report_weeks(connection)
+            rows = connection.scalar(text("SELECT count(*) FROM weekly_reports"))
+        definitions = load_definitions(db.session)
+        db.session.close()
+        weeks = weeks_between(first, last)
+        print(f"{rows:,} reports, {len(weeks)} weeks {first}..{last}, {len(definitions)} definitions")
+        hand = ("SELECT week, region_code, count(*) AS active, "
+                "sum(CASE WHEN cough OR fever OR shortness_of_breath THEN 1 ELSE 0 END) AS cases "
+                "FROM weekly_reports {where} GROUP BY week, region_code")
+
+        def hand_written(where: str, **params):  # type: ignore[no-untyped-def]
+            with db.engine.connect() as connection:
+                return f"{len(connection.execute(text(hand.format(where=where)), params).all())} rows"
+
+        def ours(ws, methods, issue):  # type: ignore[no-untyped-def]
+            results = aggregate_weeks(ws, definitions, methods, issue)
+            return f"{sum(r.written.inserted + r.written.updated for r in results):,} estimates written"
+
+        print("newest week")
+        hand_week = min(timed("hand-written GROUP BY week, region (1 definition)",
+                              lambda: hand_written("WHERE week = :w", w=last)) for _ in range(3))
+        week_w0 = timed("aggregate_weeks, w0, every definition", lambda: ours([last], ["w0"], dt.date(2030, 1, 1)))
+        week_w0_again = timed("  again (warm; nothing changed, nothing written)",
+                              lambda: ours([last], ["w0"], dt.date(2030, 1, 1)))
+        week_all = timed(f"aggregate_weeks, all {len(METHODS)} methods",
+                         lambda: ours([last], list(METHODS), dt.date(2030, 1, 2)))
+        print("whole season")
+        hand_season = min(timed("hand-written GROUP BY week, region (1 definition)",
+                                lambda: hand_written("")) for _ in range(2))
+        season_w0 = timed("aggregate_weeks, w0, every definition", lambda: ours(weeks, ["w0"], dt.date(2030, 1, 3)))
+        season_all = None
+        if all_methods:
+            season_all = timed(f"aggregate_weeks, all {len(METHODS)} methods",
+                               lambda: ours(weeks, list(METHODS), dt.date(2030, 1, 4)))
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print("summary")
+        print(f"  newest week w0: {week_w0:.2f} s (warm {week_w0_again:.2f} s; goal < 10 s), "
+              f"{min(week_w0, week_w0_again) / hand_week:.2f} x the hand-written query ({hand_week:.2f} s; goal <= 1.5 x)")
+        print(f"  newest week, all methods: {week_all:.2f} s")
+        print(f"  season w0: {season_w0:.1f} s (goal < 300 s), {season_w0 / hand_season:.2f} x the hand-written "
+              f"query ({hand_season:.2f} s)")
+        if season_all is not None:
+            print(f"  season, all methods: {season_all:.1f} s")
+        print(f"  peak memory of the measuring process: {peak:.0f} MB (goal < 300 MB)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--participants", type=int, default=100_000)
-    parser.add_argument("--weeks", type=int, default=20)
+    parser.add_argument("--url", required=True, help="a PostgreSQL database for the benchmark")
+    parser.add_argument("--participants", type=int, default=1_000_000)
+    parser.add_argument("--weeks", type=int, default=40)
+    parser.add_argument("--first-week", type=dt.date.fromisoformat, default=dt.date(2025, 9, 1))
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--measure-only", action="store_true")
+    parser.add_argument("--generate-only", action="store_true")
+    parser.add_argument("--no-all-methods-season", action="store_true",
+                        help="skip re-aggregating the season with every method")
     args = parser.parse_args()
-
-    if args.url.startswith("sqlite:///"):
-        path = Path(args.url.removeprefix("sqlite:///"))
-        for suffix in ("", "-wal", "-shm"):
-            path.with_name(path.name + suffix).unlink(missing_ok=True)
-    else:
-        engine = make_engine(args.url)
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-    upgrade(args.url)
-
-    from wsgi import create_app
-
-    app = create_app({"COVIDMETER_DATABASE_URL": args.url, "COVIDMETER_SECRET_KEY": "bench" * 10})
-    from reporting.extensions import db
-    from scheduler.aggregation import aggregate_week, weeks_between
-    from scheduler.definitions import load_definitions
-    from scheduler.synthetic import generate
-
-    with app.app_context():
-        started = time.perf_counter()
-        with db.engine.begin() as connection:
-            population = generate(connection, participants=args.participants, weeks=args.weeks, seed=args.seed)
-        print(f"generated {population.profiles:,} participants, {population.reports:,} reports "
-              f"in {time.perf_counter() - started:.1f} s")
-        if db.engine.dialect.name == "postgresql":
-            with db.engine.begin() as connection:
-                connection.execute(text("ANALYZE"))
-        definitions = load_definitions(db.session)
-        db.session.close()
-        seconds = []
-        for week in weeks_between(population.first_week, population.last_week):
-            result = aggregate_week(week, definitions, "w0")
-            seconds.append(result.seconds)
-            print(f"{week} active {result.national_active:>9,}  {result.seconds:6.2f} s")
-        print(f"aggregation: {len(seconds)} weeks, median {statistics.median(seconds):.2f} s, "
-              f"max {max(seconds):.2f} s per week ({len(definitions)} definitions in one pass)")
+    if not args.url.startswith("postgresql"):
+        parser.error("the benchmark runs on PostgreSQL (COPY)")
+    if not args.measure_only:
+        if args.generate_only:
+            generate(args.url, args.participants, args.weeks, args.first_week, args.seed)
+            return
+        subprocess.run([sys.executable, __file__, "--url", args.url, "--participants", str(args.participants),
+                        "--weeks", str(args.weeks), "--first-week", args.first_week.isoformat(),
+                        "--seed", str(args.seed), "--generate-only"], check=True)
+    measure(args.url, not args.no_all_methods_season)
 
 
 if __name__ == "__main__":

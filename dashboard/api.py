@@ -1,8 +1,11 @@
 """The aggregate export API for authorities' systems, under /api/v1.
 
     GET /api/v1/incidence.csv?definition=covid.ecdc&geo_type=region&from=2026-W01&to=2026-W10
-    GET /api/v1/incidence.json?...
+    GET /api/v1/incidence.json?...    GET /api/v1/incidence.jsonl?...    GET /api/v1/influenzanet.csv?...
     Authorization: Bearer cmt_...
+
+    GET /api/v1/open/incidence.csv|.json|.jsonl   open data, no login: only cells marked public
+    GET /api/v1/openapi.json                      the OpenAPI 3.1 document;  GET /api/v1/docs: browsable
 
 Authentication is an API token (``covidmeter token create --name ...``), never a cookie, so the blueprint
 is exempt from CSRF. Every call is rate-limited per token and written to the audit log with the token id and
@@ -12,24 +15,29 @@ parameters.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+import json
+
+from flask import Blueprint, Response, current_app, g, jsonify, render_template, request
 from flask_limiter.util import get_remote_address
 
 from reporting.audit import record
-from reporting.authz import access, token
+from reporting.authz import PUBLIC, access, token
 from reporting.extensions import csrf, db, limiter
 from reporting.models import ApiToken, utcnow
 from reporting.problems import ProblemError, problem
 from reporting.security import Principal, hash_secret, set_principal
 from reporting.staff.service import find_api_token
 
-from . import export
+from . import export, openapi
 
 EXPORT_SCOPE = "export:read"
+INFLUENZANET_SCOPE = "influenzanet:read"
 DEFAULT_RATE_LIMIT = "120/minute"
 FAILED_AUTH_LIMIT = "30/minute"
+OPEN_DATA_RATE_LIMIT = "60/minute"
+JSONL = "application/x-ndjson"
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp = Blueprint("api", __name__, url_prefix="/api/v1", template_folder="templates")
 csrf.exempt(bp)
 
 
@@ -71,6 +79,9 @@ def authenticate() -> None:
     """Resolve the bearer token and check the scope of the endpoint's access rule."""
     if request.endpoint is None:
         return  # no such route: the 404 answers
+    rule = getattr(current_app.view_functions.get(request.endpoint), "access_rule", None)
+    if rule is PUBLIC:
+        return  # open data and the documentation
     secret = _presented_secret()
     if secret is None:
         raise BearerProblem(401, "Unauthorized", "Send an API token as 'Authorization: Bearer <token>'.",
@@ -79,7 +90,6 @@ def authenticate() -> None:
     if api_token is None:
         raise BearerProblem(401, "Unauthorized", "The API token is unknown, revoked or expired.",
                             'Bearer realm="covidmeter", error="invalid_token"')
-    rule = getattr(current_app.view_functions.get(request.endpoint), "access_rule", None)
     scopes = frozenset(api_token.scopes.split())
     if rule is None or rule.kind != "token" or rule.scope not in scopes:
         needed = getattr(rule, "scope", None) or ""
@@ -90,11 +100,22 @@ def authenticate() -> None:
     set_principal(Principal("token", token_id=api_token.id, scopes=scopes))
 
 
-def _export(kind: str) -> export.ExportQuery:
-    query = export.parse_query(request.args)
+def _export(kind: str, allowed: tuple[str, ...] = export.PARAMETERS) -> export.ExportQuery:
+    query = export.parse_query(request.args, allowed)
     api_token: ApiToken = g.api_token
     record("export", f"token:{api_token.id}", format=kind, token_id=api_token.id, query=query.echo())
     return query
+
+
+def _csv(rows: list[dict[str, object]], filename: str, columns: tuple[str, ...] = export.COLUMNS) -> Response:
+    return Response(export.write_csv(rows, columns), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                             "Content-Type": "text/csv; charset=utf-8; header=present"})
+
+
+def _jsonl(rows: list[dict[str, object]]) -> Response:
+    body = "".join(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n" for row in rows)
+    return Response(body, mimetype=JSONL, headers={"Content-Type": f"{JSONL}; charset=utf-8"})
 
 
 def _failed_authentication(response: Response) -> bool:
@@ -119,10 +140,7 @@ def incidence_csv() -> Response:
     query = _export("csv")
     rows = export.export_rows(query)
     db.session.commit()
-    filename = f"covidmeter-incidence-{query.definition.key}.csv"
-    return Response(export.write_csv(rows), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
-                             "Content-Type": "text/csv; charset=utf-8; header=present"})
+    return _csv(rows, f"covidmeter-incidence-{query.definition.key}.csv")
 
 
 @bp.get("/incidence.json")
@@ -132,3 +150,75 @@ def incidence_json() -> Response:
     rows = export.export_rows(query)
     db.session.commit()
     return jsonify(meta=export.meta(query, utcnow(), len(rows)), rows=rows)
+
+
+@bp.get("/incidence.jsonl")
+@access(token(EXPORT_SCOPE))
+def incidence_jsonl() -> Response:
+    query = _export("jsonl")
+    rows = export.export_rows(query)
+    db.session.commit()
+    return _jsonl(rows)
+
+
+@bp.get("/influenzanet.csv")
+@access(token(INFLUENZANET_SCOPE))
+def influenzanet_csv() -> Response:
+    query = _export("influenzanet", export.INFLUENZANET_PARAMETERS)
+    rows = export.influenzanet_rows(query)
+    db.session.commit()
+    return _csv(rows, f"covidmeter-influenzanet-{query.definition.key}.csv", export.INFLUENZANET_COLUMNS)
+
+
+# --- open data: no login, only the cells that pass the public disclosure rules ---------------------------
+
+def _open_query(kind: str) -> export.ExportQuery:
+    query = export.parse_query(request.args, public_only=True)
+    record("export.open", None, format=kind, query=query.echo())
+    return query
+
+
+@bp.get("/open/incidence.csv")
+@limiter.limit(OPEN_DATA_RATE_LIMIT, key_func=get_remote_address)
+@access(PUBLIC)
+def open_incidence_csv() -> Response:
+    query = _open_query("csv")
+    rows = export.export_rows(query)
+    db.session.commit()
+    return _csv(rows, f"covidmeter-open-incidence-{query.definition.key}.csv")
+
+
+@bp.get("/open/incidence.json")
+@limiter.limit(OPEN_DATA_RATE_LIMIT, key_func=get_remote_address)
+@access(PUBLIC)
+def open_incidence_json() -> Response:
+    query = _open_query("json")
+    rows = export.export_rows(query)
+    db.session.commit()
+    return jsonify(meta=export.meta(query, utcnow(), len(rows)), rows=rows)
+
+
+@bp.get("/open/incidence.jsonl")
+@limiter.limit(OPEN_DATA_RATE_LIMIT, key_func=get_remote_address)
+@access(PUBLIC)
+def open_incidence_jsonl() -> Response:
+    query = _open_query("jsonl")
+    rows = export.export_rows(query)
+    db.session.commit()
+    return _jsonl(rows)
+
+
+# --- documentation ---------------------------------------------------------------------------------------
+
+@bp.get("/openapi.json")
+@access(PUBLIC)
+def openapi_document() -> Response:
+    response = jsonify(openapi.document())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/docs")
+@access(PUBLIC)
+def docs() -> str:
+    return render_template("api_docs.html", spec=openapi.document(), parameters=openapi.parameter_table())

@@ -2,20 +2,25 @@
 
 Nothing here computes epidemiology: rows are read as the scheduler wrote them (with its suppression and
 reason codes). "Latest issue per key" means: for every (week, geography, age band, sex, definition key,
-definition version, method) only the row with the newest ``issue`` is returned.
+definition version, method) only the row with the newest ``issue`` is returned; with ``as_of`` the newest
+issue on or before that date (the figures as they were published then).
+
+Rows are returned as plain frozen dataclasses (``Estimate``, ``Participation``), not ORM objects, so they
+can be cached across requests and processes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
+from flask import current_app
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import aliased
 
 from reporting.extensions import db
-from reporting.models import CaseDefinition, IncidenceEstimate, Region
+from reporting.models import SEXES, AgeBand, CaseDefinition, IncidenceEstimate, ParticipationEstimate, Region
 
 NATION = "nation"
 REGION = "region"
@@ -60,6 +65,55 @@ class EstimateFilter:
     week_to: dt.date | None = None
     age_band: str | None = None
     sex: str | None = None
+    as_of: dt.date | None = None  # newest issue on or before this date
+    public_only: bool = False  # only cells that pass the public (open data) disclosure rules
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One published incidence cell, as the scheduler wrote it (proportions 0..1)."""
+
+    week: dt.date
+    geo_type: str
+    geo_code: str
+    age_band: str
+    sex: str
+    definition_key: str
+    definition_version: int
+    method: str
+    active: int | None
+    cases: int | None
+    incidence: float | None
+    lower_95: float | None
+    upper_95: float | None
+    wilson_lower_95: float | None
+    wilson_upper_95: float | None
+    stderr: float | None
+    standardised_incidence: float | None
+    standardised_lower_95: float | None
+    standardised_upper_95: float | None
+    display_censored: bool
+    upper_censored: bool
+    public: bool
+    missing_reason: int
+    issue: dt.date
+
+
+@dataclass(frozen=True)
+class Participation:
+    week: dt.date
+    geo_type: str
+    geo_code: str
+    registered: int | None
+    active: int | None
+    new_profiles: int | None
+    response_rate: float | None
+    missing_reason: int
+    issue: dt.date
+
+
+_ESTIMATE_FIELDS = [f.name for f in fields(Estimate)]
+_PARTICIPATION_FIELDS = [f.name for f in fields(Participation)]
 
 
 def case_definitions() -> list[DefinitionInfo]:
@@ -85,9 +139,10 @@ def geographies() -> list[Geography]:
         Geography(REGION, str(r.code), r.iso_code, r.name) for r in regions]
 
 
-def latest_estimates(where: EstimateFilter) -> list[IncidenceEstimate]:
+def latest_estimates(where: EstimateFilter) -> list[Estimate]:
     """Published cells matching ``where``, newest issue per key, ordered by week, geography, stratum."""
-    return list(db.session.scalars(_latest_select(where)))
+    return [Estimate(**{name: getattr(row, name) for name in _ESTIMATE_FIELDS})
+            for row in db.session.scalars(_latest_select(where))]
 
 
 def available_weeks(definition: DefinitionInfo, method: str | None = None) -> list[dt.date]:
@@ -98,6 +153,48 @@ def available_weeks(definition: DefinitionInfo, method: str | None = None) -> li
         .where(e.definition_key == definition.key, e.definition_version == definition.version,
                e.method == (method or definition.default_method))
         .order_by(e.week)))
+
+
+def available_methods(definition: DefinitionInfo) -> list[str]:
+    """Methods with published estimates for a definition, the default first (even without estimates)."""
+    e = IncidenceEstimate
+    found = db.session.scalars(select(e.method).distinct().where(
+        e.definition_key == definition.key, e.definition_version == definition.version).order_by(e.method))
+    return list(dict.fromkeys([definition.default_method, *found]))
+
+
+def age_bands() -> list[str]:
+    """The labels of the configured age-band scheme, youngest first."""
+    scheme = current_app.config["COVIDMETER_AGE_BAND_SCHEME"]
+    return list(db.session.scalars(select(AgeBand.label).where(AgeBand.scheme == scheme)
+                                   .order_by(AgeBand.position)))
+
+
+def sexes() -> list[str]:
+    return list(SEXES)
+
+
+def latest_participation(geo_codes: Sequence[str] | None = None, week_from: dt.date | None = None,
+                         week_to: dt.date | None = None, as_of: dt.date | None = None) -> list[Participation]:
+    """Participation per week and geography, newest issue per (week, geography), oldest week first."""
+    p = ParticipationEstimate
+    newer = aliased(ParticipationEstimate)
+    conditions = []
+    newer_conditions = [newer.week == p.week, newer.geo_type == p.geo_type, newer.geo_code == p.geo_code,
+                        newer.issue > p.issue]
+    if geo_codes is not None:
+        conditions.append(p.geo_code.in_(list(geo_codes)))
+    if week_from is not None:
+        conditions.append(p.week >= week_from)
+    if week_to is not None:
+        conditions.append(p.week <= week_to)
+    if as_of is not None:
+        conditions.append(p.issue <= as_of)
+        newer_conditions.append(newer.issue <= as_of)
+    statement = (select(p).where(*conditions, ~select(newer.id).where(*newer_conditions).exists())
+                 .order_by(p.week, p.geo_type, p.geo_code))
+    return [Participation(**{name: getattr(row, name) for name in _PARTICIPATION_FIELDS})
+            for row in db.session.scalars(statement)]
 
 
 def _latest_select(where: EstimateFilter) -> Select[tuple[IncidenceEstimate]]:
@@ -119,11 +216,17 @@ def _latest_select(where: EstimateFilter) -> Select[tuple[IncidenceEstimate]]:
         conditions.append(e.sex == where.sex)
 
     newer = aliased(IncidenceEstimate)
-    # No newer issue of the same key exists (works alike on SQLite and PostgreSQL, uses the lookup index).
-    no_newer_issue = ~(select(newer.id).where(
+    newer_conditions = [
         newer.week == e.week, newer.geo_type == e.geo_type, newer.geo_code == e.geo_code,
         newer.age_band == e.age_band, newer.sex == e.sex, newer.definition_key == e.definition_key,
-        newer.definition_version == e.definition_version, newer.method == e.method,
-        newer.issue > e.issue).exists())
+        newer.definition_version == e.definition_version, newer.method == e.method, newer.issue > e.issue]
+    if where.as_of is not None:
+        conditions.append(e.issue <= where.as_of)
+        newer_conditions.append(newer.issue <= where.as_of)
+    # No newer issue of the same key exists (works alike on SQLite and PostgreSQL, uses the lookup index).
+    no_newer_issue = ~select(newer.id).where(*newer_conditions).exists()
+    if where.public_only:
+        # The newest issue decides: a cell whose newest issue is not public is not served from an older one.
+        conditions.append(e.public.is_(True))
     return (select(e).where(*conditions, no_newer_issue)
             .order_by(e.week, e.geo_type, e.geo_code, e.age_band, e.sex))

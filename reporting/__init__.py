@@ -60,13 +60,18 @@ def register_i18n(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from .citizen.routes import bp as citizen_bp
+    from .citizen_api.routes import bp as citizen_api_bp
     from .dev.routes import bp as dev_bp
     from .ops.routes import bp as ops_bp
     from .staff.routes import bp as staff_bp
 
     app.register_blueprint(ops_bp)
     app.register_blueprint(citizen_bp)
+    app.register_blueprint(citizen_api_bp)
     app.register_blueprint(staff_bp)
+    from .admin.routes import init_app as init_admin
+
+    init_admin(app)  # staff users, sessions, API tokens, audit log (issue 5)
     if app.config["COVIDMETER_DEV_OUTBOX"]:
         app.register_blueprint(dev_bp)
 

@@ -11,7 +11,8 @@ from . import migrate
 from .extensions import db
 from .models import ApiToken, StaffUser
 from .models import STAFF_ROLES
-from .staff.service import StaffError, create_api_token, create_staff_user, revoke_api_token
+from .staff.service import (StaffError, create_api_token, create_staff_user, current_totp_code, find_staff_user,
+                            reset_totp, revoke_api_token, revoke_sessions, totp_uri)
 
 
 def register(app: Flask) -> None:
@@ -65,13 +66,56 @@ def staff_create(email: str, role: str, password: str | None) -> None:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"created {user.role} {user.email}")
     click.echo(f"password: {password}")
+    click.echo("at the first sign-in the user sets up an authenticator app (TOTP); it is required from then on")
+
+
+@staff_group.command("totp", help="Development only: print the current sign-in code of a staff user "
+                                  "(after the first sign-in has shown the setup page).")
+@click.argument("email")
+@click.option("--uri", is_flag=True, help="Print the otpauth:// setup link instead (to add it to an app).")
+def staff_totp(email: str, uri: bool) -> None:
+    if current_app.config["COVIDMETER_ENV"] != "development":
+        raise click.ClickException("codes are printed only in development (COVIDMETER_ENV=development); "
+                                   "in production use the authenticator app, or 'staff reset-totp'")
+    try:
+        user = find_staff_user(email)
+        click.echo(totp_uri(user) if uri else current_totp_code(user))
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@staff_group.command("reset-totp", help="Forget a staff user's second factor (lost phone); the next sign-in "
+                                        "sets it up again. Ends the user's sessions.")
+@click.argument("email")
+def staff_reset_totp(email: str) -> None:
+    try:
+        reset_totp(find_staff_user(email))
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"second factor of {email} reset; it is set up again at the next sign-in")
+
+
+@staff_group.command("revoke-sessions", help="End every active session of a staff user.")
+@click.argument("email")
+def staff_revoke_sessions(email: str) -> None:
+    from .audit import record
+    from .security import Principal
+
+    try:
+        user = find_staff_user(email)
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from exc
+    count = revoke_sessions(user)
+    record("staff.sessions.revoke", f"staff:{user.id}", Principal("system"), sessions=count)
+    db.session.commit()
+    click.echo(f"{count} session(s) of {user.email} revoked")
 
 
 @staff_group.command("list", help="List staff users.")
 def staff_list() -> None:
     for user in db.session.scalars(select(StaffUser).order_by(StaffUser.email)):
         state = "disabled" if user.disabled_at else "active"
-        click.echo(f"{user.email}\t{user.role}\t{state}\tmfa={'on' if user.totp_secret else 'off'}")
+        click.echo(f"{user.email}\t{user.role}\t{state}\tmfa={'on' if user.totp_confirmed_at else 'pending'}")
 
 
 @click.group("token", cls=AppGroup, help="API tokens for authorities' systems.")

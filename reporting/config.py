@@ -46,6 +46,7 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "REDIS_URL": (str, None),
     "RATELIMIT_ENABLED": (_bool, True),
     "EXPORT_RATE_LIMIT": (str, "120/minute"),  # per API token, across the export endpoints
+    "DASHBOARD_CACHE_SIZE": (int, 512),  # figures kept by each web process (unless Redis is configured)
     # Security.
     "LOGIN_TOKEN_MINUTES": (int, 15),
     "SESSION_HOURS": (int, 12),
@@ -54,9 +55,19 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "SUPPRESS_BELOW": (int, 5),  # counts 1..SUPPRESS_BELOW-1 are suppressed
     "MIN_ACTIVE": (int, 100),  # estimates from fewer active participants are withheld
     "AGE_BAND_SCHEME": (str, "influenzanet"),
-    # Scheduler: run the periodic jobs inside the web process (the demo does this).
-    "SCHEDULER_IN_PROCESS": (_bool, False),
+    "STANDARD_POPULATION": (str, "dk-2024"),  # standard_populations.name for age standardisation
+    "PUBLIC_MIN_ACTIVE": (int, 200),  # open data: at least this many active participants ...
+    "PUBLIC_MIN_CASES": (int, 10),  # ... and 0 or at least this many cases
+    # Retention (days): raw reports (whole seasons past this age), unconfirmed accounts, spent or expired
+    # login tokens and ended sessions, sent or failed mail.
+    "RETENTION_REPORT_DAYS": (int, 730),
+    "RETENTION_UNCONFIRMED_DAYS": (int, 30),
+    "RETENTION_TOKEN_DAYS": (int, 7),
+    "RETENTION_MAIL_DAYS": (int, 90),
+    # The scheduler's clock (`covidmeter scheduler`; `covidmeter run` and `demo` run it in-process).
     "TIMEZONE": (str, "Europe/Copenhagen"),
+    # Citizen pages: advice rules after a report (default: reporting/advice/advice-1.json).
+    "ADVICE_FILE": (str, None),
     # Development helpers (never on in production).
     "DEV_OUTBOX": (_bool, None),  # default: on in development
 }

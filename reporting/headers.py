@@ -50,7 +50,8 @@ def init_app(app: Flask) -> None:
         h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         if current_app.config["COVIDMETER_SECURE_COOKIES"]:
             h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if request.path.startswith(("/api/", "/me", "/report", "/staff", "/dashboard", "/login", "/signup")):
+        if request.path.startswith(("/api/", "/me", "/report", "/staff", "/dashboard", "/login", "/signup",
+                                "/week/", "/unsubscribe/", "/withdrawn")):
             h.setdefault("Cache-Control", "no-store")
         # Dash's renderer sends the cookie '_csrf_token' back as the X-CSRFToken header on callbacks.
         if request.path.startswith("/dashboard/") and response.mimetype == "text/html":

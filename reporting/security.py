@@ -12,7 +12,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from flask import current_app, g, session
+from flask import current_app, g, has_request_context, request, session
 from sqlalchemy import select
 
 from .extensions import db
@@ -66,6 +66,8 @@ def start_session(*, account: Account | None = None, staff_user: StaffUser | Non
         account_id=account.id if account else None,
         staff_user_id=staff_user.id if staff_user else None,
         expires_at=utcnow() + dt.timedelta(hours=hours),
+        user_agent=(request.user_agent.string or "")[:200] or None if has_request_context() else None,
+        remote_addr=request.remote_addr if has_request_context() else None,
     ))
     session["sid"] = sid
     session.permanent = False

@@ -1,20 +1,22 @@
 """Weekly aggregation, run by the database: active participants and cases by geography, age band, sex and
-case definition.
+case definition, for one participation method and any number of ISO weeks in ONE statement.
 
-For week W and a ``Method`` (scheduler.methods; ifnBase docs/incidence-computation.md) one statement computes
+For weeks W1..Wn and a ``Method`` (scheduler.methods; ifnBase docs/incidence-computation.md) the statement
+(``count_statement``) has these parts, each switched on by the method's parameters:
 
-- ``active``: one row per participant active in W with their stratum as reported that week (region, age band
-  from ``age_years``, sex);
-- ``onsets``: per participant, one ``MAX(CASE WHEN <definition> THEN 1 ELSE 0 END)`` column per case
-  definition over the reports of W .. W + lookahead whose onset week is W and that start a new episode (so a
-  person counts at most once per week and definition);
-- the finest cells (region x age band x sex), and the margins (all ages, both sexes, the nation) as a
-  ``UNION ALL`` of the eight grouping levels over those cells, which works on SQLite and PostgreSQL alike (no
-  ``ROLLUP``).
+- ``target``: the weeks, with the window and season bounds each needs (a tiny derived table);
+- ``active``: one row per (participant, W): reports of W (or of W-k .. W+k, the nearest one giving the stratum),
+  optionally without the first report of the season, filtered by the season count and the weeks reported;
+- ``onsets``: per (participant, onset week), one ``MAX(CASE WHEN <definition> THEN 1 ELSE 0 END)`` column per
+  definition over the reports of W .. W + lookahead whose onset week (from the method's onset sources) is W and
+  that start a new episode, so a person counts at most once per week and definition;
+- the finest cells (week x region x age band x sex), and the margins (all ages, all sexes, the nation) as a
+  ``UNION ALL`` of the eight grouping levels over them (SQLite and PostgreSQL alike, no ``ROLLUP``).
 
 Cases are counted in the stratum of the participant's active report, so cases <= active in every cell.
-Python then adds the empty cells of the full grid, applies disclosure control and writes the estimates with
-revisions (scheduler.estimates).
+Python then fills the empty cells of the grid, applies disclosure control, intervals, age standardisation,
+display censoring and the open-data flag (on about a hundred counts per week and definition), and writes the
+estimates and the participation estimates with revisions (scheduler.estimates), in the same transaction.
 """
 
 from __future__ import annotations
@@ -26,40 +28,27 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (Connection, Engine, Float, Integer, String, and_, case, func, literal, null, select,
-                        union_all)
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import FunctionElement
+from dataclasses import replace
 
-from reporting.models import SEXES, AgeBand, Region, WeeklyReport
+from sqlalchemy import (Connection, Date, Engine, Integer, String, and_, case, func, literal, null, or_, select,
+                        union_all)
+
+from reporting.aggregates_version import bump_aggregates_version
+from reporting.models import (MISSING_NONE, MISSING_PRIVACY, SEXES, AgeBand, IncidenceEstimate, Municipality,
+                              Profile, Region, StandardPopulation, WeeklyReport)
+from reporting.weeks import season_of
 
 from .definitions import CompiledDefinition
-from .disclosure import DisclosurePolicy, disclose_week
-from .estimates import CellKey, WriteSummary, write_estimates
-from .methods import Method, get_method
+from .disclosure import (DisclosurePolicy, PublishedValues, TableDisclosure, disclose_table, protect, public_rows,
+                         published, table_relations)
+from .estimates import CellKey, WriteSummary, write_estimates, write_participation
+from .methods import Method, check, get_method
+from .retention import first_recomputable_week, purged_before
+from .sqlfunctions import date_diff_days, days_between, monday_of, season_start
+from .statistics import standardised_rate
 
 NATION = "DK"
 ALL = "all"
-
-
-class days_between(FunctionElement[float]):
-    """(a - b) in days, fractional, for two timestamps: portable between SQLite and PostgreSQL."""
-
-    type = Float()
-    inherit_cache = True
-    name = "days_between"
-
-
-@compiles(days_between, "sqlite")
-def _days_between_sqlite(element: days_between, compiler: Any, **kw: Any) -> str:
-    a, b = list(element.clauses)
-    return f"(julianday({compiler.process(a, **kw)}) - julianday({compiler.process(b, **kw)}))"
-
-
-@compiles(days_between)
-def _days_between_default(element: days_between, compiler: Any, **kw: Any) -> str:
-    a, b = list(element.clauses)
-    return f"(EXTRACT(EPOCH FROM ({compiler.process(a, **kw)} - {compiler.process(b, **kw)})) / 86400.0)"
 
 
 @dataclass(frozen=True)
@@ -109,43 +98,141 @@ class CellCount:
     cases: int
 
 
-def count_statement(week: dt.date, definitions: Sequence[CompiledDefinition], method: Method,
-                    bands: Sequence[Band]) -> Any:
-    """The one SELECT that counts active participants and cases of week W for every cell and definition."""
-    if not definitions:
-        raise ValueError("no case definitions to aggregate")
-    reports = WeeklyReport.__table__
+def _season_bounds(monday: dt.date) -> tuple[dt.date, dt.date]:
+    year = season_of(monday)
+    return dt.date(year, 9, 1), dt.date(year + 1, 8, 31)
 
+
+def count_statement(weeks: Sequence[dt.date], definitions: Sequence[CompiledDefinition], method: Method,
+                    bands: Sequence[Band]) -> Any:
+    """The one SELECT that counts active participants and cases of the given weeks for every cell and
+    definition (no definitions: active participants only). Rows: week, geo_type, region_code, age_band, sex,
+    active, case_0 .. case_n."""
+    weeks = sorted(set(weeks))
+    if not weeks:
+        raise ValueError("no weeks to aggregate")
+    reports = WeeklyReport.__table__
+    k, lookahead = method.window_weeks, method.onset_lookahead_weeks
+
+    # The target weeks with the bounds each needs (a tiny derived table; plain SELECTs of literals in UNION ALL
+    # work on every engine).
+    target = union_all(*[
+        select(literal(w, Date).label("week"), literal(w - dt.timedelta(weeks=k), Date).label("lo"),
+               literal(w + dt.timedelta(weeks=k), Date).label("hi"),
+               literal(_season_bounds(w)[0], Date).label("season_start"),
+               literal(_season_bounds(w)[1], Date).label("season_end")) for w in weeks]).cte("target")
+
+    def eligible(r: Any) -> list[Any]:
+        """Conditions on a report row that may count at all (ignore-first-report: an earlier report of the
+        same season exists)."""
+        if not method.ignore_first_report:
+            return []
+        earlier = reports.alias("earlier")
+        # "Not the first report of its season": a correlated MIN that one probe of the (profile_id, week) index
+        # answers per row.
+        first = (select(func.min(earlier.c.week))
+                 .where(earlier.c.profile_id == r.c.profile_id, earlier.c.week >= season_start(r.c.week))
+                 .scalar_subquery())
+        return [r.c.week > first]
+
+    def onset_of(t: Any) -> Any:
+        """The onset week of a report row under the method's onset rule."""
+        if method.uses_stored_onset:
+            return t.c.onset_week
+        dated = [(t.c[source].is_not(None), monday_of(t.c[source]))
+                 for source in method.onset_sources if source != "report"]
+        return case(*dated, else_=t.c.week) if dated else t.c.week
+
+    def new_episode(t: Any) -> list[Any]:
+        """Conditions for a report that starts a new episode (the same-episode rule)."""
+        if method.same_episode_days is None:
+            return []
+        previous = reports.alias("previous")
+        previous_submitted = (select(previous.c.submitted_at)
+                              .where(previous.c.profile_id == t.c.profile_id, previous.c.week < t.c.week)
+                              .order_by(previous.c.week.desc()).limit(1).scalar_subquery())
+        # Every operand is a definite boolean (never NULL), so NOT keeps reports that did not answer.
+        same_episode = and_(t.c.same_illness.is_not(None), t.c.same_illness == "yes",
+                            previous_submitted.is_not(None),
+                            days_between(t.c.submitted_at, previous_submitted) <= method.same_episode_days)
+        return [~same_episode]
+
+    case_columns = [f"case_{i}" for i in range(len(definitions))]
+    # With no activity window, the active row of (participant, W) IS the report of W: its own onset in W is
+    # evaluated in the same pass over the rows, and only reports of later weeks (few: symptoms reported late)
+    # go through the separate onsets part. The order inside each AND puts the cheap tests first, so the
+    # same-episode look-up runs only for matching reports that answered "same illness".
+    inline = k == 0 and bool(definitions)
+
+    # Active participants: one row per (participant, week W) with the stratum of the nearest report.
     r = reports.alias("r")
+    own = ([case((and_(onset_of(r) == r.c.week, d.sql(r), *new_episode(r)), 1), else_=0).label(f"own_{name}")
+            for d, name in zip(definitions, case_columns)] if inline else [])
     age_band = case(*[(r.c.age_years.between(b.min_age, b.max_age), literal(b.label, String)) for b in bands],
                     else_=null())
-    active = (select(r.c.profile_id, r.c.region_code, age_band.label("age_band"), r.c.sex)
-              .where(r.c.week == week).cte("active"))
+    needs_target = k > 0 or method.min_reports_in_season > 1 or method.min_weeks_reported > 1
+    if k == 0 and not needs_target:
+        active = (select(r.c.profile_id, r.c.week.label("w"), r.c.region_code, age_band.label("age_band"),
+                         r.c.sex, *own).where(r.c.week.in_(weeks), *eligible(r)).cte("active"))
+    else:
+        if k == 0:
+            joined = r.join(target, r.c.week == target.c.week)
+        else:
+            joined = r.join(target, r.c.week.between(target.c.lo, target.c.hi))
+        columns = [r.c.profile_id, target.c.week.label("w"), r.c.region_code, age_band.label("age_band"), r.c.sex,
+                   target.c.season_start, target.c.season_end, *own]
+        if k > 0:
+            nearest = func.row_number().over(
+                partition_by=(r.c.profile_id, target.c.week),
+                order_by=(func.abs(date_diff_days(r.c.week, target.c.week)), r.c.week))
+            columns.append(nearest.label("rank"))
+        candidates = select(*columns).select_from(joined).where(
+            r.c.week.between(weeks[0] - dt.timedelta(weeks=k), weeks[-1] + dt.timedelta(weeks=k)), *eligible(r)
+        ).cte("candidates")
+        s = reports.alias("s")
+        conditions = [candidates.c["rank"] == 1] if k > 0 else []
+        if method.min_reports_in_season > 1:
+            conditions.append(select(func.count()).where(
+                s.c.profile_id == candidates.c.profile_id,
+                s.c.week.between(candidates.c.season_start, candidates.c.season_end)).scalar_subquery()
+                >= method.min_reports_in_season)
+        if method.min_weeks_reported > 1:
+            conditions.append(select(func.count()).where(
+                s.c.profile_id == candidates.c.profile_id,
+                s.c.week.between(candidates.c.season_start, candidates.c.w)).scalar_subquery()
+                >= method.min_weeks_reported)
+        active = (select(candidates.c.profile_id, candidates.c.w, candidates.c.region_code,
+                         candidates.c.age_band, candidates.c.sex, *[candidates.c[c.name] for c in own])
+                  .where(*conditions).cte("active"))
 
-    o = reports.alias("o")
-    previous = reports.alias("previous")
-    conditions = [o.c.week >= week, o.c.week <= week + dt.timedelta(weeks=method.onset_lookahead_weeks),
-                  o.c.onset_week == week, o.c.profile_id.in_(select(active.c.profile_id))]
-    if method.same_episode_days is not None:
-        previous_submitted = (select(previous.c.submitted_at)
-                              .where(previous.c.profile_id == o.c.profile_id, previous.c.week < o.c.week)
-                              .order_by(previous.c.week.desc()).limit(1).scalar_subquery())
-        same_episode = and_(o.c.same_illness == "yes", previous_submitted.is_not(None),
-                            days_between(o.c.submitted_at, previous_submitted) <= method.same_episode_days)
-        conditions.append(~same_episode)
-    case_columns = [f"case_{i}" for i in range(len(definitions))]
-    onsets = (select(o.c.profile_id,
-                     *[func.max(case((d.sql(o), 1), else_=0)).label(name)
-                       for d, name in zip(definitions, case_columns)])
-              .where(*conditions).group_by(o.c.profile_id).cte("onsets"))
-
-    person = (select(active.c.region_code, active.c.age_band, active.c.sex,
-                     *[func.coalesce(onsets.c[name], 0).label(name) for name in case_columns])
-              .select_from(active.outerjoin(onsets, onsets.c.profile_id == active.c.profile_id))
-              .cte("person"))
-    finest = (select(person.c.region_code, person.c.age_band, person.c.sex, func.count().label("active"),
-                     *[func.sum(person.c[name]).label(name) for name in case_columns])
-              .group_by(person.c.region_code, person.c.age_band, person.c.sex).cte("finest"))
+    # Reports carrying an onset in W: one row per (participant, W) with one 0/1 column per definition (only the
+    # reports of later weeks when the report of W was evaluated inline above).
+    if definitions:
+        o = reports.alias("o")
+        onset = onset_of(o)
+        first_week = weeks[0] + dt.timedelta(weeks=1) if inline else weeks[0]
+        conditions = [onset.in_(weeks), o.c.week.between(first_week, weeks[-1] + dt.timedelta(weeks=lookahead)),
+                      date_diff_days(o.c.week, onset) <= 7 * lookahead, *eligible(o), *new_episode(o)]
+        if inline:
+            conditions.append(o.c.week > onset)
+        onsets = (select(o.c.profile_id, onset.label("w"),
+                         *[func.max(case((d.sql(o), 1), else_=0)).label(name)
+                           for d, name in zip(definitions, case_columns)])
+                  .where(*conditions).group_by(o.c.profile_id, onset).cte("onsets"))
+        if inline:
+            flags = [case((or_(active.c[f"own_{name}"] == 1, onsets.c[name] == 1), 1), else_=0).label(name)
+                     for name in case_columns]
+        else:
+            flags = [func.coalesce(onsets.c[name], 0).label(name) for name in case_columns]
+        person = (select(active.c.w, active.c.region_code, active.c.age_band, active.c.sex, *flags)
+                  .select_from(active.outerjoin(onsets, and_(onsets.c.profile_id == active.c.profile_id,
+                                                             onsets.c.w == active.c.w)))
+                  .cte("person"))
+    else:
+        person = active
+    finest = (select(person.c.w, person.c.region_code, person.c.age_band, person.c.sex,
+                     func.count().label("active"), *[func.sum(person.c[name]).label(name) for name in case_columns])
+              .group_by(person.c.w, person.c.region_code, person.c.age_band, person.c.sex).cte("finest"))
 
     levels = []
     for by_region in (True, False):
@@ -154,35 +241,65 @@ def count_statement(week: dt.date, definitions: Sequence[CompiledDefinition], me
                 region = finest.c.region_code if by_region else null().cast(Integer)
                 band = finest.c.age_band if by_band else literal(ALL, String)
                 sex = finest.c.sex if by_sex else literal(ALL, String)
-                group = [c for c, on in ((finest.c.region_code, by_region), (finest.c.age_band, by_band),
-                                         (finest.c.sex, by_sex)) if on]
-                level = select(literal("region" if by_region else "nation", String).label("geo_type"),
-                               region.label("region_code"), band.label("age_band"), sex.label("sex"),
-                               func.coalesce(func.sum(finest.c.active), 0).label("active"),
-                               *[func.coalesce(func.sum(finest.c[name]), 0).label(name) for name in case_columns])
-                levels.append(level.group_by(*group) if group else level)
+                group = [finest.c.w] + [c for c, on in ((finest.c.region_code, by_region),
+                                                        (finest.c.age_band, by_band), (finest.c.sex, by_sex)) if on]
+                levels.append(select(
+                    finest.c.w.label("week"), literal("region" if by_region else "nation", String).label("geo_type"),
+                    region.label("region_code"), band.label("age_band"), sex.label("sex"),
+                    func.coalesce(func.sum(finest.c.active), 0).label("active"),
+                    *[func.coalesce(func.sum(finest.c[name]), 0).label(name) for name in case_columns]
+                ).group_by(*group))
     return union_all(*levels)
+
+
+@dataclass
+class WeekCounts:
+    """The full grid of one week and method: active per cell, cases per (cell, definition index)."""
+
+    week: dt.date
+    active: dict[tuple[str, str, str, str], int]
+    cases: list[dict[tuple[str, str, str, str], int]]
+
+
+def count_weeks(connection: Connection, weeks: Sequence[dt.date], definitions: Sequence[CompiledDefinition],
+                method: Method, strata: Strata) -> dict[dt.date, WeekCounts]:
+    """Counts for every cell of the full grid of each week (cells without participants count 0)."""
+    if connection.dialect.name == "postgresql":
+        # The planner misjudges the row counts behind the correlated filters (first report, season counts) and
+        # may merge-join (or nested-loop join) active participants with onsets, comparing every pair of the
+        # week (quadratic). A hash join on (participant, week) is right for every size; this holds for this
+        # transaction only. (The join with the tiny table of target weeks stays a nested loop: it has no other.)
+        connection.exec_driver_sql("SET LOCAL enable_mergejoin = off")
+        connection.exec_driver_sql("SET LOCAL enable_nestloop = off")
+        # The statement's estimated cost (the guarded same-episode look-ups are costed as if run on every row)
+        # makes PostgreSQL JIT-compile its ~250 expressions: 2.4 s of compiling for a 1 s query.
+        connection.exec_driver_sql("SET LOCAL jit = off")
+        # Sorting a week's ~700,000 rows into ~50 cells spills to disk with the default 4 MB.
+        connection.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+    grid = [(geo_type, geo_code, band, sex) for geo_type, geo_code in strata.geographies()
+            for band in strata.band_labels() for sex in strata.sex_labels()]
+    result = {w: WeekCounts(w, dict.fromkeys(grid, 0), [dict.fromkeys(grid, 0) for _ in definitions])
+              for w in weeks}
+    for row in connection.execute(count_statement(weeks, definitions, method, strata.bands)).mappings():
+        if row["age_band"] is None:  # an age outside every band: counted in the 'all' margins only
+            continue
+        week = row["week"] if isinstance(row["week"], dt.date) else dt.date.fromisoformat(row["week"])
+        geo_code = NATION if row["geo_type"] == "nation" else str(row["region_code"])
+        cell = (row["geo_type"], geo_code, row["age_band"], row["sex"])
+        if cell not in result[week].active:  # a sex or region outside the reference data
+            continue
+        result[week].active[cell] = int(row["active"])
+        for i in range(len(definitions)):
+            result[week].cases[i][cell] = int(row[f"case_{i}"])
+    return result
 
 
 def count_week(connection: Connection, week: dt.date, definitions: Sequence[CompiledDefinition],
                method: Method, strata: Strata) -> list[CellCount]:
-    """Counts for every cell of the full grid (cells without participants have active = cases = 0)."""
-    counts: dict[tuple[str, str, str, str], tuple[int, list[int]]] = {}
-    for row in connection.execute(count_statement(week, definitions, method, strata.bands)).mappings():
-        if row["age_band"] is None:  # an age outside every band: counted in the 'all' margins only
-            continue
-        geo_code = NATION if row["geo_type"] == "nation" else str(row["region_code"])
-        counts[(row["geo_type"], geo_code, row["age_band"], row["sex"])] = (
-            int(row["active"]), [int(row[f"case_{i}"]) for i in range(len(definitions))])
-    cells = []
-    for geo_type, geo_code in strata.geographies():
-        for band in strata.band_labels():
-            for sex in strata.sex_labels():
-                active, cases = counts.get((geo_type, geo_code, band, sex), (0, [0] * len(definitions)))
-                for definition, n_cases in zip(definitions, cases):
-                    cells.append(CellCount(geo_type, geo_code, band, sex, definition.key, definition.version,
-                                           active, n_cases))
-    return cells
+    """Counts for every cell of the full grid of one week, one CellCount per cell and definition."""
+    counts = count_weeks(connection, [week], definitions, method, strata)[week]
+    return [CellCount(*cell, d.key, d.version, counts.active[cell], counts.cases[i][cell])
+            for cell in counts.active for i, d in enumerate(definitions)]
 
 
 def today_in(timezone: str) -> dt.date:
@@ -198,15 +315,106 @@ class WeekResult:
     seconds: float
     national_active: int = 0
     national_cases: dict[str, int] = field(default_factory=dict)
+    skipped: str | None = None  # why nothing was computed (inputs purged by retention)
+    participation: WriteSummary = field(default_factory=WriteSummary)
 
 
-def aggregate_week(week_monday: dt.date, definitions: Sequence[CompiledDefinition], method: str | Method = "w0",
-                   issue: dt.date | None = None, *, engine: Engine | None = None,
-                   config: Mapping[str, Any] | None = None) -> WeekResult:
-    """Count, disclose and publish one week for one method, in one transaction.
+# Influenzanet display censoring (ifnBase): hide a week whose active count is below this share of the season's
+# maximum, and flag an upper bound above this multiple of the season's maximum incidence.
+DISPLAY_ACTIVE_SHARE = 0.35
+UPPER_BOUND_FACTOR = 2.0
+WEEKS_PER_STATEMENT = 53
+
+
+def load_weights(connection: Connection, name: str, scheme: str, bands: Sequence[Band]) -> list[float]:
+    """The standard population of ``name`` for the age bands of ``scheme``, in the bands' order."""
+    rows = dict(connection.execute(select(StandardPopulation.age_band, StandardPopulation.population).where(
+        StandardPopulation.name == name, StandardPopulation.age_band_scheme == scheme)).all())
+    missing = [band.label for band in bands if band.label not in rows]
+    if missing:
+        raise ValueError(f"standard population {name!r} has no figure for age band(s) {', '.join(missing)} of "
+                         f"scheme {scheme!r} (COVIDMETER_STANDARD_POPULATION, table standard_populations)")
+    return [float(rows[band.label]) for band in bands]
+
+
+def publish_week(counts: WeekCounts, definitions: Sequence[CompiledDefinition], method: Method, strata: Strata,
+                 policy: DisclosurePolicy, weights: Sequence[float]) -> tuple[dict[CellKey, PublishedValues],
+                                                                               TableDisclosure]:
+    """Disclosure control, intervals, age standardisation and the open-data flag for one week and method."""
+    relations = table_relations(strata.geographies(), [b.label for b in strata.bands], list(strata.sexes))
+    disclosure = disclose_table(counts.active, counts.cases, relations, policy)
+    result: dict[CellKey, PublishedValues] = {}
+    for i, d in enumerate(definitions):
+        cases = counts.cases[i]
+        rows: dict[tuple[str, str, str, str], PublishedValues] = {}
+        for cell, active in counts.active.items():
+            rows[cell] = published(active, cases[cell], disclosure.reason(cell, i),
+                                   cell in disclosure.active_withheld, policy.level)
+        for (geo_type, geo_code, band, sex), values in list(rows.items()):
+            if band != ALL or values.missing_reason != MISSING_NONE:
+                continue
+            strata_cells = [(geo_type, geo_code, b.label, sex) for b in strata.bands]
+            # Only when every band is published: the standardised rate and the crude total would otherwise let
+            # a reader solve for withheld band counts.
+            if all(rows[c].missing_reason == MISSING_NONE and counts.active[c] > 0 for c in strata_cells):
+                adjusted = standardised_rate([cases[c] for c in strata_cells],
+                                             [counts.active[c] for c in strata_cells], weights, policy.level)
+                rows[(geo_type, geo_code, band, sex)] = replace(
+                    values, standardised_incidence=adjusted.rate, standardised_lower_95=adjusted.lower,
+                    standardised_upper_95=adjusted.upper)
+        public = public_rows(rows, ("nation", NATION, ALL, ALL),
+                             [("region", code, ALL, ALL) for _t, code in strata.geographies()[1:]], policy)
+        for cell, values in rows.items():
+            if cell in public:
+                values = replace(values, public=True)
+            result[CellKey(counts.week, *cell, d.key, d.version, method.key)] = values
+    return result, disclosure
+
+
+def season_maxima(connection: Connection, weeks: Sequence[dt.date], method: str) -> dict[tuple, tuple[int, float]]:
+    """The largest published active count and incidence so far per (season, cell, definition) of ``method``."""
+    table = IncidenceEstimate.__table__
+    key = [table.c.geo_type, table.c.geo_code, table.c.age_band, table.c.sex, table.c.definition_key,
+           table.c.definition_version]
+    maxima: dict[tuple, tuple[int, float]] = {}
+    for season in sorted({season_of(w) for w in weeks}):
+        start, end = _season_bounds(dt.date(season, 9, 7))
+        for row in connection.execute(select(*key, func.max(table.c.active), func.max(table.c.incidence))
+                                      .where(table.c.method == method, table.c.week.between(start, end))
+                                      .group_by(*key)):
+            maxima[(season, *row[:6])] = (row[6] or 0, row[7] or 0.0)
+    return maxima
+
+
+def apply_display_censoring(values: dict[CellKey, PublishedValues],
+                            maxima: Mapping[tuple, tuple[int, float]]) -> dict[CellKey, PublishedValues]:
+    """Influenzanet's display flags against the season maxima (earlier issues and this run together)."""
+    run: dict[tuple, tuple[int, float]] = {}
+    for key, v in values.items():
+        group = (season_of(key.week), *key[1:7])
+        old = run.get(group, (0, 0.0))
+        run[group] = (max(old[0], v.active or 0), max(old[1], v.incidence or 0.0))
+    flagged = {}
+    for key, v in values.items():
+        group = (season_of(key.week), *key[1:7])
+        max_active = max(run[group][0], maxima.get(group, (0, 0.0))[0])
+        max_incidence = max(run[group][1], maxima.get(group, (0, 0.0))[1])
+        display_censored = v.active is None or v.active < DISPLAY_ACTIVE_SHARE * max_active
+        upper_censored = v.upper_95 is not None and max_incidence > 0 and v.upper_95 > UPPER_BOUND_FACTOR * max_incidence
+        flagged[key] = replace(v, display_censored=display_censored, upper_censored=upper_censored)
+    return flagged
+
+
+def aggregate_weeks(weeks: Iterable[dt.date], definitions: Sequence[CompiledDefinition],
+                    methods: Sequence[str | Method] = ("w0",), issue: dt.date | None = None, *,
+                    engine: Engine | None = None, config: Mapping[str, Any] | None = None,
+                    weeks_per_statement: int = WEEKS_PER_STATEMENT) -> list[WeekResult]:
+    """Count, disclose and publish the weeks for each method: one statement and one transaction per method and
+    run of up to ``weeks_per_statement`` weeks. With method w0 the participation estimates are written too.
 
     ``engine`` and ``config`` default to the current Flask app's. ``issue`` defaults to today in
-    COVIDMETER_TIMEZONE; re-running with unchanged inputs writes nothing (scheduler.estimates).
+    COVIDMETER_TIMEZONE; re-running with unchanged inputs writes nothing (scheduler.estimates). Weeks whose
+    inputs the retention job has purged are skipped, so their published figures stay as they are.
     """
     if engine is None or config is None:
         from flask import current_app
@@ -215,23 +423,144 @@ def aggregate_week(week_monday: dt.date, definitions: Sequence[CompiledDefinitio
 
         engine = engine or db.engine
         config = config or current_app.config
-    if week_monday.weekday() != 0:
-        raise ValueError(f"{week_monday} is not a Monday")
-    method = get_method(method) if isinstance(method, str) else method
+    weeks = sorted(set(weeks))
+    for week in weeks:
+        if week.weekday() != 0:
+            raise ValueError(f"{week} is not a Monday")
+    resolved = [get_method(m) if isinstance(m, str) else check(m) for m in methods]
     issue = issue or today_in(config["COVIDMETER_TIMEZONE"])
     policy = DisclosurePolicy.from_config(config)
+    scheme = config["COVIDMETER_AGE_BAND_SCHEME"]
+    results: list[WeekResult] = []
+    with engine.connect() as connection:
+        strata = load_strata(connection, scheme)
+        weights = load_weights(connection, config.get("COVIDMETER_STANDARD_POPULATION", "dk-2024"), scheme,
+                               strata.bands)
+        horizon = purged_before(connection)
+    for method in resolved:
+        todo = [w for w in weeks if horizon is None or w >= first_recomputable_week(horizon, method)]
+        for week in weeks:
+            if week not in todo:
+                results.append(WeekResult(week, method.key, 0, WriteSummary(), 0.0,
+                                          skipped=f"reports before {horizon} were purged by retention"))
+        for start in range(0, len(todo), weeks_per_statement):
+            chunk = todo[start:start + weeks_per_statement]
+            results.extend(_aggregate_chunk(engine, chunk, definitions, method, issue, policy, strata, weights,
+                                            config))
+    results.sort(key=lambda r: (r.week, [m.key for m in resolved].index(r.method)))
+    return results
+
+
+def _aggregate_chunk(engine: Engine, weeks: list[dt.date], definitions: Sequence[CompiledDefinition],
+                     method: Method, issue: dt.date, policy: DisclosurePolicy, strata: Strata,
+                     weights: Sequence[float], config: Mapping[str, Any]) -> list[WeekResult]:
     started = time.perf_counter()
     with engine.begin() as connection:
-        strata = load_strata(connection, config["COVIDMETER_AGE_BAND_SCHEME"])
-        cells = count_week(connection, week_monday, definitions, method, strata)
-        published = disclose_week(
-            ((CellKey(week_monday, c.geo_type, c.geo_code, c.age_band, c.sex, c.definition_key,
-                      c.definition_version, method.key), c.active, c.cases) for c in cells), policy)
-        written = write_estimates(connection, published, issue)
-    national = [c for c in cells if c.geo_type == "nation" and c.age_band == ALL and c.sex == ALL]
-    return WeekResult(week_monday, method.key, len(cells), written, time.perf_counter() - started,
-                      national[0].active if national else 0,
-                      {c.definition_key: c.cases for c in national})
+        counts = count_weeks(connection, weeks, definitions, method, strata)
+        values: dict[CellKey, PublishedValues] = {}
+        disclosures: dict[dt.date, TableDisclosure] = {}
+        for week in weeks:
+            week_values, disclosures[week] = publish_week(counts[week], definitions, method, strata, policy, weights)
+            values.update(week_values)
+        values = apply_display_censoring(values, season_maxima(connection, weeks, method.key))
+        written = write_estimates(connection, values, issue)
+        participation = WriteSummary()
+        if method.key == "w0":
+            participation = write_participation(
+                connection, participation_rows(connection, counts, disclosures, strata, policy,
+                                               config["COVIDMETER_TIMEZONE"]), issue)
+        if written.inserted or written.updated or participation.inserted or participation.updated:
+            bump_aggregates_version(connection)  # every web process's figure cache forgets what it held
+    seconds = time.perf_counter() - started
+    results = []
+    for week in weeks:
+        nation = ("nation", NATION, ALL, ALL)
+        share = len(weeks)
+        results.append(WeekResult(
+            week, method.key, len(counts[week].active) * len(definitions),
+            WriteSummary(*(round(n / share) for n in (written.inserted, written.updated, written.unchanged))),
+            seconds / share, counts[week].active[nation],
+            {d.key: counts[week].cases[i][nation] for i, d in enumerate(definitions)},
+            participation=participation))
+    if results:  # the rounding above must not lose rows: the last week carries the remainder
+        for name in ("inserted", "updated", "unchanged"):
+            total = getattr(written, name)
+            setattr(results[-1].written, name, total - sum(getattr(r.written, name) for r in results[:-1]))
+    return results
+
+
+def participation_rows(connection: Connection, counts: Mapping[dt.date, WeekCounts],
+                       disclosures: Mapping[dt.date, TableDisclosure], strata: Strata, policy: DisclosurePolicy,
+                       timezone: str) -> dict[tuple[dt.date, str, str], dict[str, Any]]:
+    """Registered, active, new profiles and response rate per week and geography, disclosure-controlled.
+
+    ``active`` is the w0 active count of (geography, all ages, all sexes) with exactly the suppression pattern
+    of the incidence table (so the two tables cannot be played against each other); registered and new
+    profiles get primary and complementary suppression over the nation = sum of regions margin.
+    """
+    weeks = sorted(counts)
+    registrations = count_registrations(connection, weeks, timezone)
+    geographies = strata.geographies()
+    nation, regions = geographies[0], geographies[1:]
+    rows: dict[tuple[dt.date, str, str], dict[str, Any]] = {}
+    for week in weeks:
+        registered = {geo: registrations[week].get(geo, (0, 0))[0] for geo in geographies}
+        new = {geo: registrations[week].get(geo, (0, 0))[1] for geo in geographies}
+        withheld = {}
+        for name, table in (("registered", registered), ("new", new)):
+            small = {geo for geo, n in table.items() if policy.is_small(n)}
+            withheld[name], _ = protect(table, small, small, [(nation, tuple(regions))])
+        for geo in geographies:
+            cell = (*geo, ALL, ALL)
+            active = None if cell in disclosures[week].active_withheld else counts[week].active[cell]
+            reg = None if geo in withheld["registered"] else registered[geo]
+            fresh = None if geo in withheld["new"] else new[geo]
+            rate = active / reg if active is not None and reg else None
+            reason = MISSING_PRIVACY if None in (active, reg, fresh) else MISSING_NONE
+            rows[(week, *geo)] = {"registered": reg, "active": active, "new_profiles": fresh,
+                                  "response_rate": rate, "missing_reason": reason}
+    return rows
+
+
+def count_registrations(connection: Connection, weeks: Sequence[dt.date], timezone: str
+                        ) -> dict[dt.date, dict[tuple[str, str], tuple[int, int]]]:
+    """Per week and geography: profiles created by the end of the week (and not deleted: deleted profiles are
+    gone), and profiles created during the week. Weeks run Monday 00:00 to Monday 00:00 local time. One scan of
+    ``profiles`` for all the weeks."""
+    zone = ZoneInfo(timezone)
+    profiles, municipalities = Profile.__table__, Municipality.__table__
+
+    def local_midnight(day: dt.date) -> dt.datetime:
+        return dt.datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(dt.timezone.utc)
+
+    columns = []
+    for i, week in enumerate(weeks):
+        begin, end = local_midnight(week), local_midnight(week + dt.timedelta(weeks=1))
+        columns.append(func.sum(case((profiles.c.created_at < end, 1), else_=0)).label(f"registered_{i}"))
+        columns.append(func.sum(case((and_(profiles.c.created_at >= begin, profiles.c.created_at < end), 1),
+                                     else_=0)).label(f"new_{i}"))
+    query = (select(municipalities.c.region_code, *columns)
+             .select_from(profiles.join(municipalities, profiles.c.municipality_code == municipalities.c.code))
+             .group_by(municipalities.c.region_code))
+    result: dict[dt.date, dict[tuple[str, str], tuple[int, int]]] = {w: {} for w in weeks}
+    for row in connection.execute(query).mappings():
+        for i, week in enumerate(weeks):
+            region = ("region", str(row["region_code"]))
+            result[week][region] = (int(row[f"registered_{i}"] or 0), int(row[f"new_{i}"] or 0))
+    for week in weeks:
+        totals = result[week].values()
+        result[week][("nation", NATION)] = (sum(r for r, _ in totals), sum(n for _, n in totals))
+    return result
+
+
+def aggregate_week(week_monday: dt.date, definitions: Sequence[CompiledDefinition], method: str | Method = "w0",
+                   issue: dt.date | None = None, *, engine: Engine | None = None,
+                   config: Mapping[str, Any] | None = None) -> WeekResult:
+    """Count, disclose and publish one week for one method, in one transaction (see ``aggregate_weeks``)."""
+    if week_monday.weekday() != 0:
+        raise ValueError(f"{week_monday} is not a Monday")
+    [result] = aggregate_weeks([week_monday], definitions, [method], issue, engine=engine, config=config)
+    return result
 
 
 def weeks_between(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -246,10 +575,3 @@ def report_weeks(connection: Connection) -> tuple[dt.date, dt.date] | None:
     """The first and last week with reports, or None when there are none."""
     first, last = connection.execute(select(func.min(WeeklyReport.week), func.max(WeeklyReport.week))).one()
     return (first, last) if first is not None else None
-
-
-def aggregate_weeks(weeks: Iterable[dt.date], definitions: Sequence[CompiledDefinition],
-                    methods: Sequence[str] = ("w0",), issue: dt.date | None = None, **kwargs: Any
-                    ) -> list[WeekResult]:
-    """``aggregate_week`` for several weeks and methods, each week in its own transaction."""
-    return [aggregate_week(week, definitions, method, issue, **kwargs) for week in weeks for method in methods]

@@ -68,6 +68,14 @@ def finish(engine: Engine, claimed: Claim, succeeded: bool, detail: str | None =
             detail=(detail or "")[:DETAIL_LIMIT] or None))
 
 
+def claimed(engine: Engine, job_name: str, period: str) -> bool:
+    """Whether any claim (running, succeeded or failed) exists for ``job_name`` and ``period``."""
+    table = JobRun.__table__
+    with engine.connect() as connection:
+        return connection.scalar(select(table.c.id).where(table.c.job_name == job_name,
+                                                          table.c.period == period)) is not None
+
+
 def recent_runs(engine: Engine, job_name: str, limit: int = 5) -> list[JobRun]:
     table = JobRun.__table__
     with engine.connect() as connection:

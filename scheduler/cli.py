@@ -16,7 +16,7 @@ from reporting.extensions import db
 from reporting.weeks import format_iso_week, monday_of, parse_iso_week
 
 from . import claims
-from .aggregation import aggregate_week, report_weeks, today_in, weeks_between
+from .aggregation import WEEKS_PER_STATEMENT, aggregate_weeks, report_weeks, today_in, weeks_between
 from .definitions import DefinitionError, load_definitions
 from .estimates import WriteSummary
 from .jobs import JOBS
@@ -73,17 +73,23 @@ def aggregate_command(week: dt.date | None, count: int | None, all_weeks: bool, 
     started = time.perf_counter()
     total = WriteSummary()
     cells = 0
-    progress = tqdm(weeks, desc="aggregating", unit="week", disable=len(weeks) < 3)
-    for monday in progress:
-        for method in method_list:
-            result = aggregate_week(monday, definitions, method, today)
-            total += result.written
-            cells += result.cells
-            line = (f"{format_iso_week(monday)} {method.key}: active {result.national_active:,}, cases "
-                    + ", ".join(f"{k} {v:,}" for k, v in result.national_cases.items())
-                    + f"; {result.written.inserted} new, {result.written.updated} updated, "
-                      f"{result.written.unchanged} unchanged ({result.seconds:.2f} s)")
-            progress.write(line) if len(weeks) >= 3 else click.echo(line)
+    verbose = len(weeks) * len(method_list) <= 8
+    progress = tqdm(total=len(weeks) * len(method_list), desc="aggregating", unit="week", disable=verbose)
+    for method in method_list:
+        for start in range(0, len(weeks), WEEKS_PER_STATEMENT):
+            for result in aggregate_weeks(weeks[start:start + WEEKS_PER_STATEMENT], definitions, [method], today):
+                total += result.written
+                cells += result.cells
+                if result.skipped:
+                    line = f"{format_iso_week(result.week)} {method.key}: skipped, {result.skipped}"
+                else:
+                    line = (f"{format_iso_week(result.week)} {method.key}: active {result.national_active:,}, cases "
+                            + ", ".join(f"{k} {v:,}" for k, v in result.national_cases.items())
+                            + f"; {result.written.inserted} new, {result.written.updated} updated, "
+                              f"{result.written.unchanged} unchanged ({result.seconds:.2f} s)")
+                click.echo(line) if verbose else progress.write(line)
+                progress.update(1)
+    progress.close()
     click.echo(f"done: {cells:,} cells in {time.perf_counter() - started:.1f} s; {total.inserted:,} estimates "
                f"inserted, {total.updated:,} updated, {total.unchanged:,} unchanged")
 
@@ -100,20 +106,49 @@ def scheduler_command() -> None:
     run_blocking(app)
 
 
-@click.command("jobs", help="The periodic jobs and their last runs.")
-@click.option("--last", default=5, show_default=True, help="Runs to show per job.")
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@click.command("jobs", help="The periodic jobs, their last runs and outcome, and the mail outbox.")
+@click.option("--last", default=3, show_default=True, help="Runs to show per job.")
 @with_appcontext
 def jobs_command(last: int) -> None:
+    from sqlalchemy import func, select
+
+    from reporting.models import OutboxMessage
+
     for job in JOBS:
-        click.echo(f"{job.name}: {job.description} [{job.schedule()}]")
+        click.echo(f"{job.name}  {job.description}")
+        click.echo(f"    schedule {job.schedule()}, late runs allowed for {_duration(job.misfire_grace_seconds)}")
         runs = claims.recent_runs(db.engine, job.name, last)
         if not runs:
-            click.echo("  never run")
+            click.echo("    never run")
+            continue
+        click.echo(f"    {'period':<18} {'outcome':<10} {'started (UTC)':<20} {'took':>8}  detail")
         for run in runs:
-            took = (f"{(run.finished_at - run.started_at).total_seconds():.1f} s" if run.finished_at else "-")
+            took = _duration((run.finished_at - run.started_at).total_seconds()) if run.finished_at else "-"
             detail = (run.detail or "").splitlines()[0] if run.detail else ""
-            click.echo(f"  {run.period:<18} {run.status:<9} started {run.started_at:%Y-%m-%d %H:%M:%S}Z "
-                       f"took {took:<8} {detail}")
+            if run.status == "failed" and run.detail:
+                detail = run.detail.splitlines()[0]
+            click.echo(f"    {run.period:<18} {run.status:<10} {run.started_at:%Y-%m-%d %H:%M:%S}  {took:>8}  "
+                       f"{detail[:100]}")
+    with db.engine.connect() as connection:
+        table = OutboxMessage.__table__
+        counts = dict(connection.execute(select(table.c.status, func.count()).group_by(table.c.status)).all())
+        line = (f"mail outbox: {counts.get('pending', 0)} pending, {counts.get('failed', 0)} failed "
+                f"(gave up after COVIDMETER_MAIL_MAX_ATTEMPTS), {counts.get('sent', 0)} sent")
+        failed = connection.execute(select(table.c.id, table.c.attempts, table.c.last_error)
+                                    .where(table.c.status == "failed").order_by(table.c.id.desc()).limit(1)).first()
+        retrying = connection.execute(select(func.count()).select_from(table).where(
+            table.c.status == "pending", table.c.attempts > 0)).scalar_one()
+    click.echo(line + (f"; {retrying} retrying with backoff" if retrying else ""))
+    if failed is not None:
+        click.echo(f"    last failure: message {failed.id} after {failed.attempts} attempts: {failed.last_error}")
 
 
 def _serve(app: Flask, port: int) -> None:
@@ -153,6 +188,8 @@ def demo_command(participants: int, weeks: int, seed: int, no_serve: bool, port:
     click.echo(f"database: {result.url}")
     click.echo(f"simulated truth: {result.truth_path}")
     click.echo(f"staff login: {result.admin_email}  password: {result.admin_password}")
+    click.echo("  the first sign-in sets up two-factor login (TOTP): scan the QR code with an authenticator app,")
+    click.echo(f"  or print the current code with: covidmeter staff totp {result.admin_email}")
     if not no_serve:
         _serve(app, port)
 

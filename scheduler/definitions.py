@@ -10,6 +10,12 @@ A rule is a small boolean expression over the typed columns of ``weekly_reports`
                                     a follow-up answer equals a value (NULL, i.e. not answered, equals only null)
     {"age_over": 5}                 age in years (on the report) is strictly above n
     {"any_symptom": true}           any symptom other than the explicit "no symptoms"
+    {"logistic": {"intercept": b0, "terms": [term, ...], "threshold": t}}
+                                    a logistic model: b0 + sum of the terms > logit(t), i.e. P > t. A term is
+                                    {"coefficient": b, "variable": "age_years"} (b times the age) or
+                                    {"coefficient": b, "rule": rule} (b when the rule holds, else 0, so an
+                                    unanswered input counts as 0 / false). Used for the symptom-based
+                                    prediction of Menni et al., Nat Med 2020 (kind 'model', never a diagnosis).
 
 The definitions themselves follow ifnBase (R/syndrome_provider_2019.R, R/syndrome_provider_covid.R) and are
 seeded by migration 0001. Each rule compiles to
@@ -19,6 +25,10 @@ seeded by migration 0001. Each rule compiles to
 - a plain-Python predicate over a report-like mapping (column name -> value), the reference the tests hold the
   SQL to.
 
+The logistic node compares the linear predictor with logit(t) (0 for t = 0.5) instead of computing
+1 / (1 + exp(-x)): older SQLite builds have no exp(), and both sides add the same terms in the same order in
+IEEE double precision, so SQL and Python agree to the last bit.
+
 Both use two-valued logic: a comparison with an unanswered (NULL) follow-up question is false, never NULL,
 so ``not`` means the same thing in SQL and in Python.
 """
@@ -27,9 +37,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+import math
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, and_, false, not_, or_, select, true
+from sqlalchemy import ColumnElement, Float, FromClause, and_, case, false, literal, not_, or_, select, true
 from sqlalchemy.orm import Session
 
 from reporting.models import CaseDefinition, WeeklyReport
@@ -45,6 +56,9 @@ FIELDS: dict[str, tuple[type, ...]] = {
     "fever_sudden": (bool,),
     "temperature_measured": (bool,),
     "highest_temperature": (str,),
+    "persistent_cough": (bool,),
+    "severe_fatigue": (bool,),
+    "skipped_meals": (bool,),
     "tested": (str,),
     "test_result": (str,),
     "sex": (str,),
@@ -60,7 +74,7 @@ class DefinitionError(ValueError):
 def _node_kind(node: Any, path: str) -> str:
     if not isinstance(node, Mapping):
         raise DefinitionError(f"{path}: a rule node must be an object, not {node!r}")
-    known = {"all", "any", "not", "symptom", "field", "age_over", "any_symptom"}
+    known = {"all", "any", "not", "symptom", "field", "age_over", "any_symptom", "logistic"}
     kinds = [key for key in node if key in known]
     if len(kinds) != 1:
         raise DefinitionError(f"{path}: expected exactly one of {sorted(known)}, got keys {sorted(node)}")
@@ -111,6 +125,74 @@ def _any_symptom(node: Mapping[str, Any], path: str) -> None:
         raise DefinitionError(f"{path}: any_symptom must be true")
 
 
+NUMERIC_VARIABLES = ("age_years",)
+
+
+@dataclass(frozen=True)
+class Logistic:
+    intercept: float
+    terms: tuple[tuple[float, str | None, Any], ...]  # (coefficient, numeric variable, rule)
+    threshold: float
+
+    @property
+    def cut(self) -> float:
+        """logit(threshold): the linear predictor must exceed it."""
+        return 0.0 if self.threshold == 0.5 else math.log(self.threshold / (1 - self.threshold))
+
+
+def _number(value: Any, what: str, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise DefinitionError(f"{path}: {what} must be a finite number, not {value!r}")
+    return float(value)
+
+
+def _logistic(node: Mapping[str, Any], path: str) -> Logistic:
+    spec = node["logistic"]
+    if not isinstance(spec, Mapping) or set(spec) != {"intercept", "terms", "threshold"}:
+        raise DefinitionError(f"{path}: a logistic node needs exactly intercept, terms and threshold")
+    intercept = _number(spec["intercept"], "intercept", path)
+    threshold = _number(spec["threshold"], "threshold", path)
+    if not 0 < threshold < 1:
+        raise DefinitionError(f"{path}: threshold must be strictly between 0 and 1, not {threshold!r}")
+    if not isinstance(spec["terms"], list):
+        raise DefinitionError(f"{path}.terms: expected a list of terms")
+    terms = []
+    for i, term in enumerate(spec["terms"]):
+        where = f"{path}.terms[{i}]"
+        if not isinstance(term, Mapping) or "coefficient" not in term or \
+                len(set(term) & {"variable", "rule"}) != 1 or set(term) - {"coefficient", "variable", "rule"}:
+            raise DefinitionError(f"{where}: a term is {{coefficient, variable}} or {{coefficient, rule}}")
+        coefficient = _number(term["coefficient"], "coefficient", where)
+        if "variable" in term:
+            if term["variable"] not in NUMERIC_VARIABLES:
+                raise DefinitionError(f"{where}: unknown numeric variable {term['variable']!r} "
+                                      f"(known: {', '.join(NUMERIC_VARIABLES)})")
+            terms.append((coefficient, term["variable"], None))
+        else:
+            terms.append((coefficient, None, term["rule"]))
+    return Logistic(intercept, tuple(terms), threshold)
+
+
+def linear_predictor(model: Logistic, report: Mapping[str, Any], path: str = "rule") -> float:
+    """The model's linear predictor for one report, summed in the order the SQL adds it."""
+    return _linear(model, _term_predicates(model, path), report)
+
+
+def _term_predicates(model: Logistic, path: str) -> list[Predicate | None]:
+    return [None if sub is None else to_predicate(sub, f"{path}.terms[{i}].rule")
+            for i, (_c, _v, sub) in enumerate(model.terms)]
+
+
+def _linear(model: Logistic, predicates: Sequence[Predicate | None], report: Mapping[str, Any]) -> float:
+    total = model.intercept
+    for (coefficient, variable, _sub), predicate in zip(model.terms, predicates):
+        if predicate is None:
+            total = total + coefficient * report[variable]  # type: ignore[index]
+        else:
+            total = total + (coefficient if predicate(report) else 0.0)
+    return total
+
+
 def to_sql(rule: Any, table: FromClause | None = None, path: str = "rule") -> ColumnElement[bool]:
     """Compile ``rule`` to a boolean SQL expression over ``table`` (default: ``weekly_reports``)."""
     table = WeeklyReport.__table__ if table is None else table
@@ -136,6 +218,16 @@ def to_sql(rule: Any, table: FromClause | None = None, path: str = "rule") -> Co
         return column.is_not_distinct_from(value)
     if kind == "age_over":
         return columns["age_years"] > _age(rule, path)
+    if kind == "logistic":
+        model = _logistic(rule, path)
+        total: Any = literal(model.intercept, Float)
+        for i, (coefficient, variable, sub) in enumerate(model.terms):
+            if variable is not None:
+                total = total + literal(coefficient, Float) * columns[variable]
+            else:
+                total = total + case((to_sql(sub, table, f"{path}.terms[{i}].rule"), literal(coefficient, Float)),
+                                     else_=literal(0.0, Float))
+        return total > literal(model.cut, Float)
     _any_symptom(rule, path)
     return or_(*[columns[name].is_(True) for name in SYMPTOMS])
 
@@ -163,6 +255,11 @@ def to_predicate(rule: Any, path: str = "rule") -> Predicate:
     if kind == "age_over":
         n = _age(rule, path)
         return lambda report: report["age_years"] > n
+    if kind == "logistic":
+        model = _logistic(rule, path)
+        predicates = _term_predicates(model, path)
+        cut = model.cut
+        return lambda report: _linear(model, predicates, report) > cut
     _any_symptom(rule, path)
     return lambda report: any(report[name] is True for name in SYMPTOMS)
 
@@ -176,13 +273,17 @@ class CompiledDefinition:
     rule: Mapping[str, Any]
     label_en: str = ""
     default_method: str = "w0"
+    kind: str = "definition"  # 'definition' (a case definition) or 'model' (a prediction, never a diagnosis)
     predicate: Predicate = field(repr=False, compare=False, default=lambda report: False)
 
     @classmethod
     def from_rule(cls, key: str, version: int, rule: Mapping[str, Any], label_en: str = "",
-                  default_method: str = "w0") -> "CompiledDefinition":
+                  default_method: str = "w0", kind: str = "definition") -> "CompiledDefinition":
+        if kind not in ("definition", "model"):
+            raise DefinitionError(f"{key} v{version}: kind must be 'definition' or 'model', not {kind!r}")
         to_sql(rule, path=f"{key} v{version}")  # validate the SQL side too, so errors surface at load time
-        return cls(key, version, rule, label_en, default_method, to_predicate(rule, path=f"{key} v{version}"))
+        return cls(key, version, rule, label_en, default_method, kind,
+                   to_predicate(rule, path=f"{key} v{version}"))
 
     def sql(self, table: FromClause | None = None) -> ColumnElement[bool]:
         return to_sql(self.rule, table, path=f"{self.key} v{self.version}")
@@ -193,13 +294,9 @@ class CompiledDefinition:
 
 def load_definitions(session: Session, keys: Sequence[str] | None = None,
                      active_only: bool = True) -> list[CompiledDefinition]:
-    """The case definitions of the ``case_definitions`` table (active ones by default), compiled.
-
-    Only ``kind = 'definition'`` rows are rules; models (such as the Menni et al. 2020 prediction) are
-    evaluated differently and are added in issue 4.
-    """
-    query = select(CaseDefinition).where(CaseDefinition.kind == "definition").order_by(
-        CaseDefinition.key, CaseDefinition.version)
+    """The case definitions and model signals of the ``case_definitions`` table (active ones by default),
+    compiled. Several active versions of one key are all computed (each estimate names its version)."""
+    query = select(CaseDefinition).order_by(CaseDefinition.key, CaseDefinition.version)
     if active_only:
         query = query.where(CaseDefinition.active.is_(True))
     if keys:
@@ -209,5 +306,5 @@ def load_definitions(session: Session, keys: Sequence[str] | None = None,
         missing = set(keys) - {row.key for row in rows}
         if missing:
             raise DefinitionError(f"no active case definition with key {', '.join(sorted(missing))}")
-    return [CompiledDefinition.from_rule(row.key, row.version, row.rule, row.label_en, row.default_method)
-            for row in rows]
+    return [CompiledDefinition.from_rule(row.key, row.version, row.rule, row.label_en, row.default_method,
+                                         row.kind) for row in rows]

@@ -26,14 +26,15 @@ from reporting.extensions import db
 from reporting.models import (Account, ApiToken, Base, IncidenceEstimate, InstanceFact, Profile, StaffUser,
                               WeeklyReport, utcnow)
 
-from .aggregation import aggregate_week, today_in, weeks_between
+from .aggregation import aggregate_weeks, today_in, weeks_between
 from .definitions import load_definitions
 from .methods import METHODS
 from .synthetic import generate
 
 DEMO_FACT = "demo"
 DEMO_ADMIN = "demo-admin@covidmeter.local"
-KEEP_TABLES = {"regions", "municipalities", "age_bands", "case_definitions", "audit_log", "alembic_version"}
+KEEP_TABLES = {"regions", "municipalities", "age_bands", "case_definitions", "audit_log", "alembic_version",
+               "standard_populations"}
 FOREIGN_DATA_TABLES = (Account, Profile, WeeklyReport, StaffUser, ApiToken, IncidenceEstimate)
 
 
@@ -136,10 +137,9 @@ def build_demo(app: Flask, participants: int = 20_000, weeks: int = 30, seed: in
     db.session.close()
     all_weeks = weeks_between(population.first_week, population.last_week)
     estimates = 0
-    progress = tqdm(all_weeks, desc="aggregating", unit="week", disable=not show_progress)
-    for week in progress:
-        for method in METHODS:
-            result = aggregate_week(week, definitions, method, today)
+    progress = tqdm(list(METHODS), desc="aggregating", unit="method", disable=not show_progress)
+    for method in progress:
+        for result in aggregate_weeks(all_weeks, definitions, [method], today):
             estimates += result.written.inserted + result.written.updated
     timings["aggregate"] = time.perf_counter() - clock
     echo(f"  {estimates:,} estimates for {len(all_weeks)} weeks in {timings['aggregate']:.1f} s")

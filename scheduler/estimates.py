@@ -8,7 +8,8 @@ version, method) is compared with the new values:
 - changed (or new) otherwise: a row with the new issue is inserted and the earlier issue stays, so the figures as
   published on any date can be recovered.
 
-The caller owns the transaction; rows are written with executemany in batches.
+The same rule serves the participation estimates (``write_participation``). The caller owns the transaction;
+rows are written with executemany in batches.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
 
-from reporting.models import IncidenceEstimate, utcnow
+from reporting.models import IncidenceEstimate, ParticipationEstimate, utcnow
 
 from .disclosure import PublishedValues
 
 BATCH_SIZE = 1000
-VALUE_FIELDS = ("active", "cases", "incidence", "lower_95", "upper_95", "missing_reason")
+VALUE_FIELDS = ("active", "cases", "incidence", "lower_95", "upper_95", "wilson_lower_95", "wilson_upper_95",
+                "stderr", "standardised_incidence", "standardised_lower_95", "standardised_upper_95",
+                "display_censored", "upper_censored", "public", "missing_reason")
+PARTICIPATION_KEY = ("week", "geo_type", "geo_code")
+PARTICIPATION_FIELDS = ("registered", "active", "new_profiles", "response_rate", "missing_reason")
 
 
 class CellKey(NamedTuple):
@@ -73,40 +78,62 @@ def latest_issues(connection: Connection, keys: Any) -> dict[CellKey, dict[str, 
                     *[table.c[name] for name in VALUE_FIELDS])
              .where(table.c.week.in_(weeks),
                     tuple_(table.c.definition_key, table.c.definition_version, table.c.method).in_(scopes)))
-    latest: dict[CellKey, dict[str, Any]] = {}
+    return _latest(connection, query, CellKey._fields, lambda row: CellKey(*(row[n] for n in CellKey._fields)))
+
+
+def _latest(connection: Connection, query: Any, key_fields: Any, make_key: Any) -> dict[Any, dict[str, Any]]:
+    latest: dict[Any, dict[str, Any]] = {}
     for row in connection.execute(query).mappings():
-        key = CellKey(*(row[name] for name in CellKey._fields))
+        key = make_key(row)
         if key not in latest or row["issue"] > latest[key]["issue"]:
             latest[key] = dict(row)
     return latest
 
 
-def write_estimates(connection: Connection, published: Mapping[CellKey, PublishedValues],
-                    issue: dt.date) -> WriteSummary:
-    table = IncidenceEstimate.__table__
-    existing = latest_issues(connection, published.keys())
+def _write(connection: Connection, table: Any, existing: Mapping[Any, dict[str, Any]],
+           new_values: Mapping[Any, dict[str, Any]], key_fields: Any, value_fields: Any,
+           issue: dt.date) -> WriteSummary:
     now = utcnow()
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     summary = WriteSummary()
-    for key, values in published.items():
-        new = {name: getattr(values, name) for name in VALUE_FIELDS}
+    for key, new in new_values.items():
         latest = existing.get(key)
         if latest is not None:
             if latest["issue"] > issue:
                 raise ValueError(f"{key} already has issue {latest['issue']}, later than {issue}")
-            if all(_same(latest[name], new[name]) for name in VALUE_FIELDS):
+            if all(_same(latest[name], new[name]) for name in value_fields):
                 summary.unchanged += 1
                 continue
             if latest["issue"] == issue:
                 updates.append({"target_id": latest["id"], **new, "computed_at": now})
                 continue
-        inserts.append({**key._asdict(), **new, "issue": issue, "computed_at": now})
+        inserts.append({**dict(zip(key_fields, key)), **new, "issue": issue, "computed_at": now})
     for start in range(0, len(inserts), BATCH_SIZE):
         connection.execute(insert(table), inserts[start:start + BATCH_SIZE])
     statement = (update(table).where(table.c.id == bindparam("target_id"))
-                 .values({name: bindparam(name) for name in (*VALUE_FIELDS, "computed_at")}))
+                 .values({name: bindparam(name) for name in (*value_fields, "computed_at")}))
     for start in range(0, len(updates), BATCH_SIZE):
         connection.execute(statement, updates[start:start + BATCH_SIZE])
     summary.inserted, summary.updated = len(inserts), len(updates)
     return summary
+
+
+def write_estimates(connection: Connection, published: Mapping[CellKey, PublishedValues],
+                    issue: dt.date) -> WriteSummary:
+    existing = latest_issues(connection, published.keys())
+    values = {key: {name: getattr(v, name) for name in VALUE_FIELDS} for key, v in published.items()}
+    return _write(connection, IncidenceEstimate.__table__, existing, values, CellKey._fields, VALUE_FIELDS, issue)
+
+
+def write_participation(connection: Connection, rows: Mapping[tuple[dt.date, str, str], dict[str, Any]],
+                        issue: dt.date) -> WriteSummary:
+    """Participation estimates keyed by (week, geo_type, geo_code), with the same revision rule."""
+    if not rows:
+        return WriteSummary()
+    table = ParticipationEstimate.__table__
+    weeks = sorted({key[0] for key in rows})
+    query = select(table.c.id, table.c.issue, *[table.c[n] for n in (*PARTICIPATION_KEY, *PARTICIPATION_FIELDS)]
+                   ).where(table.c.week.in_(weeks))
+    existing = _latest(connection, query, PARTICIPATION_KEY, lambda row: tuple(row[n] for n in PARTICIPATION_KEY))
+    return _write(connection, table, existing, rows, PARTICIPATION_KEY, PARTICIPATION_FIELDS, issue)

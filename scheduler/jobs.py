@@ -3,6 +3,12 @@
 Each job runs inside ``app.app_context()`` and first claims its period in ``job_runs`` (scheduler.claims):
 the hourly aggregation claims the hour, the Monday run the ISO week, the outbox sender the minute. A period
 already claimed (another scheduler, a restart, a manual run) is skipped.
+
+Missed runs: inside a running scheduler APScheduler's ``misfire_grace_time`` lets a late run start (a busy
+pool, a suspended host) and ``coalesce`` folds several missed runs into one. The job store is in memory
+(one process, reconciled at start), so after downtime ``scheduler.runner.catch_up`` looks at the claims
+instead: the latest scheduled run within the job's grace period that has no claim runs once at start, for
+the period it missed.
 """
 
 from __future__ import annotations
@@ -65,8 +71,10 @@ def _aggregate(weeks: list[dt.date]) -> str:
     results = aggregate_weeks(weeks, definitions, methods=tuple(METHODS))
     inserted = sum(r.written.inserted for r in results)
     updated = sum(r.written.updated for r in results)
+    skipped = sorted({format_iso_week(r.week) for r in results if r.skipped})
     return (f"weeks {', '.join(format_iso_week(w) for w in weeks)}: {inserted} estimates inserted, "
-            f"{updated} updated, {sum(r.written.unchanged for r in results)} unchanged")
+            f"{updated} updated, {sum(r.written.unchanged for r in results)} unchanged"
+            + (f"; skipped (reports purged): {', '.join(skipped)}" if skipped else ""))
 
 
 def aggregate_recent() -> str:
@@ -91,6 +99,22 @@ def send_mail() -> str:
     return ", ".join(f"{name} {n}" for name, n in counts.items())
 
 
+def send_reminders() -> str:
+    from reporting.reminders import send_due_reminders
+
+    sent = send_due_reminders(today_in(current_app.config["COVIDMETER_TIMEZONE"]))
+    return f"{sent} weekly reminder mails enqueued"
+
+
+def retention() -> str:
+    """Delete raw reports, unconfirmed accounts, spent tokens and old mail past their retention periods."""
+    from .retention import purge
+
+    config = current_app.config
+    counts = purge(db.engine, config, today_in(config["COVIDMETER_TIMEZONE"]))
+    return ", ".join(f"{n} {name}" for name, n in counts.items()) + " deleted"
+
+
 def prune_job_runs() -> str:
     removed = claims.prune(db.engine, succeeded_older_than=dt.timedelta(days=30),
                            failed_older_than=dt.timedelta(days=180))
@@ -102,9 +126,13 @@ JOBS: list[PeriodicJob] = [
                 {"minute": 7}, hourly, aggregate_recent, misfire_grace_seconds=1800),
     PeriodicJob("aggregate-final", "Final weekly aggregation of the previous weeks (Monday morning)", "cron",
                 {"day_of_week": "mon", "hour": 6, "minute": 30}, weekly, aggregate_final,
-                misfire_grace_seconds=6 * 3600, claim_stale_after=dt.timedelta(hours=6)),
+                misfire_grace_seconds=3 * 24 * 3600, claim_stale_after=dt.timedelta(hours=6)),
     PeriodicJob("send-mail", "Send due messages from the mail outbox", "cron", {"minute": "*"}, every_minute,
                 send_mail, misfire_grace_seconds=50, claim_stale_after=dt.timedelta(minutes=30)),
+    PeriodicJob("weekly-reminders", "Enqueue the weekly reminder mail for the accounts due today", "cron",
+                {"hour": 8, "minute": 0}, daily, send_reminders, misfire_grace_seconds=6 * 3600),
+    PeriodicJob("retention", "Delete raw data past its retention period (reports, unconfirmed accounts, "
+                "tokens, mail)", "cron", {"hour": 3, "minute": 40}, daily, retention, misfire_grace_seconds=20 * 3600),
     PeriodicJob("prune-job-runs", "Delete old job claims", "cron", {"hour": 3, "minute": 17}, daily,
                 prune_job_runs),
 ]

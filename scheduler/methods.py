@@ -1,19 +1,38 @@
 """Incidence methods as data: who counts as an active participant in week W, and which reports carry cases.
 
-The methods follow ifnBase (docs/incidence-computation.md; Guerrisi et al., "Participatory syndromic
-surveillance of influenza in Europe", J Infect Dis 2016, and Guerrisi et al. 2018): a method is a set of
-parameters, not a code path, so Influenzanet's ``w1_s2_if2_ex`` and COVIDmeter's "at least 3 weeks reported"
-rule become new ``Method`` values once the aggregation supports their parameters (issue 4).
+The methods follow ifnBase (docs/incidence-computation.md and R/incidence_rs2014.R; Guerrisi et al.,
+"Participatory syndromic surveillance of influenza in Europe", J Infect Dis 2016, and Guerrisi et al. 2018):
+a method is a set of parameters, not a code path. ``scheduler.aggregation`` compiles the parameters into the
+one SQL statement, and ``scheduler.reference`` evaluates the same parameters in plain Python for the tests.
 
-``w0`` (the covid.ecdc default): active in W = reported in W; a case is an active participant with a report of
-week W or W+1 whose onset (first known of fever start, symptom start, report date) falls in W, at most once per
-person and week; a report answering "same illness as last time" within 15 days of the previous report is the
-same episode and not a new case.
+Parameters (docs/methods.md has the sources and the decisions):
+
+- ``window_weeks`` k: active in W = at least one (eligible) report in W-k .. W+k (w0: 0, Influenzanet w1: 1).
+  The stratum (region, age, sex) comes from the report nearest to W, the earlier one on a tie.
+- ``min_reports_in_season``: at least this many reports in the season of W (1 September - 31 August,
+  Influenzanet since 2020), counting the whole season as known when the aggregation runs (ifnBase "s2").
+- ``min_weeks_reported``: at least this many weeks reported in the season of W up to and including W
+  (COVIDmeter counted only people who had reported in at least 3 weeks). Causal, unlike the season count.
+  The default 1 imposes nothing (with a window, a participant may be active in W through a report of W+1).
+- ``ignore_first_report``: a participant's first report of the season neither makes them active nor carries a
+  case (Flu Near You dropped each user's first report; ifnBase ``ignore.first``: new joiners over-report).
+- ``onset_sources``: the onset date is the first known of these, in order: ``fever_start``, ``symptom_start``,
+  ``report`` (the report's week). The default is ifnBase's order; ``("report",)`` counts a case in the week
+  it was reported.
+- ``onset_lookahead_weeks`` L: reports of W .. W+L may carry an onset in W (w0: 1, a cough that began on
+  Sunday and was reported on Monday still counts in its week).
+- ``same_episode_days``: a report answering "same illness as last time" within this many days of the previous
+  report continues an episode and is not a new case (ifnBase ``exclude.same.delay``: 15 days; None: off).
+
+At most one case per person, week and definition, whatever the number of reports carrying an onset in W.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+ONSET_SOURCES = ("fever_start", "symptom_start", "report")
+DEFAULT_ONSET = ONSET_SOURCES
 
 
 @dataclass(frozen=True)
@@ -21,43 +40,71 @@ class Method:
     key: str
     description: str
     source: str
-    # Active in W: reported in W - window_weeks .. W + window_weeks (w0: 0, w1: 1).
     window_weeks: int = 0
-    # At least this many reports in the season of W (s2: 2).
     min_reports_in_season: int = 1
-    # Ignore a participant's first report (Flu Near You; ifnBase "if2").
     ignore_first_report: bool = False
-    # At least this many distinct weeks reported up to W (COVIDmeter: 3).
     min_weeks_reported: int = 1
-    # Reports of W .. W + onset_lookahead_weeks may carry an onset in W.
     onset_lookahead_weeks: int = 1
-    # A "same illness" answer within this many days of the previous report is not a new case (None: off).
     same_episode_days: int | None = 15
+    onset_sources: tuple[str, ...] = DEFAULT_ONSET
 
-    def unsupported(self) -> list[str]:
-        """Parameters this release of the aggregation cannot evaluate yet (empty for supported methods)."""
+    def problems(self) -> list[str]:
+        """Parameter values that make no sense (empty for a valid method)."""
         problems = []
-        if self.window_weeks != 0:
-            problems.append(f"window_weeks={self.window_weeks}")
-        if self.min_reports_in_season != 1:
-            problems.append(f"min_reports_in_season={self.min_reports_in_season}")
-        if self.ignore_first_report:
-            problems.append("ignore_first_report=True")
-        if self.min_weeks_reported != 1:
-            problems.append(f"min_weeks_reported={self.min_weeks_reported}")
-        if self.onset_lookahead_weeks < 0:
-            problems.append(f"onset_lookahead_weeks={self.onset_lookahead_weeks}")
+        if not 0 <= self.window_weeks <= 4:
+            problems.append(f"window_weeks={self.window_weeks} (0..4)")
+        if self.min_reports_in_season < 1:
+            problems.append(f"min_reports_in_season={self.min_reports_in_season} (>= 1)")
+        if self.min_weeks_reported < 1:
+            problems.append(f"min_weeks_reported={self.min_weeks_reported} (>= 1)")
+        if not 0 <= self.onset_lookahead_weeks <= 4:
+            problems.append(f"onset_lookahead_weeks={self.onset_lookahead_weeks} (0..4)")
+        if self.same_episode_days is not None and self.same_episode_days < 0:
+            problems.append(f"same_episode_days={self.same_episode_days}")
+        if not self.onset_sources or any(s not in ONSET_SOURCES for s in self.onset_sources) \
+                or len(set(self.onset_sources)) != len(self.onset_sources):
+            problems.append(f"onset_sources={self.onset_sources} (distinct values of {ONSET_SOURCES})")
+        elif self.onset_sources[-1] != "report":
+            problems.append("onset_sources must end with 'report' (every report has a week)")
         return problems
 
+    @property
+    def uses_stored_onset(self) -> bool:
+        """True when the onset rule is the one stored on each report (``weekly_reports.onset_week``)."""
+        return self.onset_sources == DEFAULT_ONSET
+
+
+_IFN = "ifnBase docs/incidence-computation.md, R/incidence_rs2014.R (Influenzanet)"
 
 W0 = Method(
     key="w0",
-    description="Active in week W = reported in W; onset in W from a report of W or W+1; "
+    description="Active in W = reported in W; onset in W from a report of W or W+1; "
                 "same illness within 15 days is not a new case.",
-    source="ifnBase docs/incidence-computation.md (method w0, the covid.ecdc default)",
+    source=f"{_IFN}: method w0, the covid.ecdc default",
+)
+W1_S2_IF2_EX = Method(
+    key="w1_s2_if2_ex",
+    description="Active in W = reported in W-1, W or W+1, at least 2 reports in the season, the first report "
+                "of the season ignored; same illness within 15 days is not a new case.",
+    source=f"{_IFN}: method w1_s2_if2_ex, the ili.ecdc default",
+    window_weeks=1, min_reports_in_season=2, ignore_first_report=True,
+)
+COVIDMETER_3W = Method(
+    key="w0_3w",
+    description="As w0, counting only participants who have reported in at least 3 weeks of the season "
+                "up to W (COVIDmeter).",
+    source="Statens Serum Institut, COVIDmeter methods (2020): participants with at least 3 weekly reports",
+    min_weeks_reported=3,
+)
+W0_IGNORE_FIRST = Method(
+    key="w0_if",
+    description="As w0, ignoring each participant's first report of the season (new joiners over-report "
+                "illness).",
+    source="Flu Near You (Smolinski et al., Am J Public Health 2015); ifnBase ignore.first",
+    ignore_first_report=True,
 )
 
-METHODS: dict[str, Method] = {W0.key: W0}
+METHODS: dict[str, Method] = {m.key: m for m in (W0, W1_S2_IF2_EX, COVIDMETER_3W, W0_IGNORE_FIRST)}
 
 
 def get_method(key: str) -> Method:
@@ -65,8 +112,12 @@ def get_method(key: str) -> Method:
         method = METHODS[key]
     except KeyError:
         raise ValueError(f"unknown method {key!r} (known: {', '.join(METHODS)})") from None
-    problems = method.unsupported()
+    check(method)
+    return method
+
+
+def check(method: Method) -> Method:
+    problems = method.problems()
     if problems:
-        raise ValueError(f"method {key!r} needs parameters the aggregation does not support yet: "
-                         f"{', '.join(problems)}")
+        raise ValueError(f"method {method.key!r} has invalid parameters: {', '.join(problems)}")
     return method

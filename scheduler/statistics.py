@@ -6,7 +6,16 @@
 - Wilson score interval for a proportion (Wilson 1927; COVIDmeter published shares with 95 % and 99 %
   intervals): (p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n).
 
-The level is a parameter (0.95 unless told otherwise). Both return (lower, upper) as proportions.
+- Delphi's standard error of a proportion: sqrt(p (1 - p) / n) (COVIDcast ``stderr``).
+- Direct age standardisation (adj = sum_s w_s c_s / n_s with w_s the standard population's share of stratum s)
+  with the gamma interval of Fay & Feuer, "Confidence intervals for directly standardized rates: a method
+  based on the gamma distribution", Stat Med 1997;16:791-801: with y = adj, v = sum_s (w_s / n_s)^2 c_s and
+  w_M = max_s w_s / n_s, lower = G^-1(alpha/2; shape y^2/v, scale v/y) (0 when y = 0) and
+  upper = G^-1(1 - alpha/2; shape (y + w_M)^2 / (v + w_M^2), scale (v + w_M^2) / (y + w_M)). With one stratum
+  it is exactly the Poisson interval above (tested). This is the interval R's epitools::ageadjust.direct
+  computes; ifnBase's approximation is discussed in docs/methods.md.
+
+The level is a parameter (0.95 unless told otherwise). Intervals are returned as (lower, upper) proportions.
 """
 
 from __future__ import annotations
@@ -14,7 +23,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy.stats import chi2, norm
+from collections.abc import Sequence
+
+from scipy.stats import chi2, gamma, norm
 
 
 def _check(cases: int, n: int, level: float) -> None:
@@ -67,3 +78,46 @@ class Estimate:
 def crude_estimate(cases: int, active: int, level: float = 0.95) -> Estimate:
     lower, upper = poisson_interval(cases, active, level)
     return Estimate(incidence(cases, active), lower, upper)
+
+
+def standard_error(cases: int, n: int) -> float:
+    """Delphi's stderr of the proportion cases / n: sqrt(p (1 - p) / n)."""
+    _check(cases, n, 0.95)
+    p = cases / n
+    return math.sqrt(p * (1 - p) / n)
+
+
+@dataclass(frozen=True)
+class Standardised:
+    rate: float
+    lower: float
+    upper: float
+
+
+def standardised_rate(cases: Sequence[int], active: Sequence[int], weights: Sequence[float],
+                      level: float = 0.95) -> Standardised:
+    """Directly standardised rate with the Fay-Feuer gamma interval.
+
+    ``weights`` are the standard population's counts (or shares) of the strata, normalised here; every
+    stratum needs at least one active participant.
+    """
+    if not (len(cases) == len(active) == len(weights)) or not cases:
+        raise ValueError("cases, active and weights must be non-empty and of the same length")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1 (level={level})")
+    if any(n <= 0 for n in active):
+        raise ValueError("every stratum needs at least one active participant")
+    if any(c < 0 for c in cases) or any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError("cases and weights must be non-negative, with a positive total weight")
+    total = float(sum(weights))
+    shares = [w / total for w in weights]
+    per_case = [w / n for w, n in zip(shares, active)]  # the weight one case carries in each stratum
+    rate = sum(c * u for c, u in zip(cases, per_case))
+    variance = sum(c * u * u for c, u in zip(cases, per_case))
+    w_max = max(per_case)
+    alpha = 1 - level
+    lower = 0.0 if rate == 0 else float(gamma.ppf(alpha / 2, rate * rate / variance, scale=variance / rate))
+    shape = (rate + w_max) ** 2 / (variance + w_max ** 2)
+    scale = (variance + w_max ** 2) / (rate + w_max)
+    upper = float(gamma.ppf(1 - alpha / 2, shape, scale=scale))
+    return Standardised(rate, lower, upper)

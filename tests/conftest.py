@@ -20,7 +20,8 @@ from reporting.db import make_engine
 from reporting.migrate import upgrade
 from reporting.models import Base
 
-REFERENCE_TABLES = {"regions", "municipalities", "age_bands", "case_definitions", "audit_log"}
+REFERENCE_TABLES = {"regions", "municipalities", "age_bands", "case_definitions", "audit_log",
+                    "standard_populations"}
 
 
 def reset_database(url: str) -> None:

@@ -12,18 +12,18 @@ Each public function is one transaction and commits it; views stay thin.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app, render_template
-from flask_babel import force_locale
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, mail
+from .. import audit
 from ..extensions import db
 from ..i18n import LANGUAGES
 from ..models import Account, Consent, LoginToken, Municipality, Profile, utcnow
@@ -77,7 +77,10 @@ def sign_up(email: str, *, language: str, consent_version: str, intake: Question
         columns = to_columns(intake, intake_answers)
         if db.session.get(Municipality, columns["municipality_code"]) is None:
             raise ValueError("unknown municipality")  # validated by the questionnaire before this
-        account = Account(email=email, language=language, status="pending")
+        # Each account gets its own reminder weekday, so the weekly mail (and the reports it brings) is
+        # spread over the week; the person can choose another day in the settings.
+        account = Account(email=email, language=language, status="pending",
+                          reminder_weekday=secrets.randbelow(7))
         account.consents.append(Consent(version=consent_version))
         account.profiles.append(Profile(relation="self", intake_version=intake.id,
                                         intake_answers=dict(intake_answers), **columns))
@@ -193,10 +196,7 @@ MAIL_SUBJECTS = {
 
 
 def _send(account: Account, kind: str, secret: str) -> None:
+    from .mailing import send_to_account
+
     purpose = "confirm" if kind == "confirm" else "login"
-    with force_locale(account.language):
-        subject = MAIL_SUBJECTS[kind]()
-        body = render_template(f"citizen/mail/{kind}.txt", link=link_url(purpose, secret),
-                               minutes=current_app.config["COVIDMETER_LOGIN_TOKEN_MINUTES"],
-                               base_url=current_app.config["COVIDMETER_BASE_URL"].rstrip("/"))
-    mail.enqueue(account.email, subject, body, category=purpose)
+    send_to_account(account, kind, MAIL_SUBJECTS[kind], category=purpose, link=link_url(purpose, secret))

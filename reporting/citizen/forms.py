@@ -62,3 +62,36 @@ def read_login(form: Any) -> tuple[str, str | None]:
 
 def report_summary(questionnaire: Questionnaire, result: Result) -> list[tuple[str, str]]:
     return [(q.anchor, result.errors[q.key]) for q in questionnaire.questions if q.key in result.errors]
+
+
+@dataclass
+class ProfileForm:
+    relation: str = ""
+    display_name: str = ""
+    intake: Result = field(default_factory=Result)
+    errors: dict[str, str] = field(default_factory=dict)  # "relation"
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.intake.ok
+
+    def summary(self, intake: Questionnaire) -> list[tuple[str, str]]:
+        items = [("relation", self.errors["relation"])] if "relation" in self.errors else []
+        items += [(q.anchor, self.intake.errors[q.key]) for q in intake.questions if q.key in self.intake.errors]
+        return items
+
+
+def read_profile(form: Any, intake: Questionnaire, *, lang: str, today: dt.date, relation: str | None = None) -> ProfileForm:
+    """A relative's profile (relation chosen in the form) or an existing profile (``relation`` given)."""
+    from ..accounts.profiles import RELATIVE_RELATIONS
+
+    chosen = relation or (form.get("relation") or "").strip()
+    result = ProfileForm(relation=chosen, display_name=(form.get("display_name") or "").strip())
+    if relation is None and chosen not in RELATIVE_RELATIONS:
+        result.errors["relation"] = _("Choose who you will report for.")
+    result.intake = validate(intake, form, lang=lang, today=today, context={"relation": chosen or "other"})
+    return result
+
+
+def read_email(form: Any) -> tuple[str, str | None]:
+    return read_login(form)

@@ -165,7 +165,8 @@ def report(profile_id: str) -> Any:
         profile = reports.owned_profile(account_id, profile_id)
     except reports.ProfileNotFound:
         abort(404)
-    context = dict(profile=profile, questionnaire=questionnaire, week=week, week_label=format_iso_week(week))
+    context = dict(profile=profile, questionnaire=questionnaire, week=week, week_label=format_iso_week(week),
+                   action=url_for("citizen.report", profile_id=profile_id), via_link=False, already=False)
     if request.method == "GET":
         existing = reports.report_for_week(account_id, profile_id, week)
         values = (answers_to_form(questionnaire, existing.answers)
@@ -204,18 +205,45 @@ def report_thanks(profile_id: str) -> Any:
         abort(404)
     if existing is None:
         return redirect(url_for("citizen.report", profile_id=profile_id))
-    return render_template("citizen/report_thanks.html", report=existing, profile_id=profile_id,
-                           week_label=format_iso_week(week))
+    profile = reports.owned_profile(account_id, profile_id)
+    return render_template("citizen/report_thanks.html", report=existing, profile=profile,
+                           advice=advice_for_report(profile, existing.answers, existing.age_years),
+                           week_label=format_iso_week(week), week=week, via_link=False)
+
+
+def advice_for_report(profile: Any, answers: Any, age: int) -> list[Any]:
+    from ..advice import advice_for, person_context
+    from ..models import Municipality
+    from ..extensions import db
+
+    municipality = db.session.get(Municipality, profile.municipality_code)
+    return advice_for(answers, lang=_lang(), region_code=municipality.region_code if municipality else None,
+                      context=person_context(age=age, intake_answers=profile.intake_answers or {}))
+
+
+def profile_label(profile: Any) -> str:
+    """How a profile is named to the account holder: "You", or the name they gave, or the relation."""
+    if profile.relation == "self":
+        return _("You")
+    return profile.display_name or {
+        "child": _("Your child"), "parent": _("Your parent"), "partner": _("Your partner"),
+    }.get(profile.relation, _("Someone you report for"))
+
+
+@bp.app_template_global("profile_label")
+def _profile_label(profile: Any) -> str:
+    return profile_label(profile)
+
+
+@bp.app_template_filter("symptom_label")
+def _symptom_label(key: str) -> str:
+    option = current("weekly").question("symptoms").option(key)
+    return option.text(_lang()) if option else key
 
 
 @bp.context_processor
 def _citizen_template_helpers() -> dict[str, Any]:
-    def profile_label(profile: Any) -> str:
-        if profile.relation == "self":
-            return _("You")
-        return profile.display_name or {
-            "child": _("Your child"), "parent": _("Your parent"), "partner": _("Your partner"),
-        }.get(profile.relation, _("Someone you report for"))
+    return {"citizen_logged_in": lambda: current_principal().is_citizen, "timedelta": dt.timedelta}
 
-    return {"citizen_logged_in": lambda: current_principal().is_citizen, "profile_label": profile_label,
-            "timedelta": dt.timedelta}
+
+from . import self_service, weekly  # noqa: E402,F401  (more views on the same blueprint)

@@ -2,6 +2,7 @@
 
 from .auth import STAFF_ROLES, ApiToken, LoginToken, StaffUser, UserSession
 from .base import Base, utcnow
+from .citizen import EmailChange, ReminderDelivery, Withdrawal
 from .epidemiology import (
     MISSING_LOW_PRECISION,
     MISSING_NONE,
@@ -16,6 +17,7 @@ from .geography import Municipality, Region
 from .operations import AuditEvent, InstanceFact, JobRun, OutboxMessage
 from .people import RELATIONS, SEXES, Account, Consent, Profile, new_pseudonym
 from .reports import ReportRevision, ReportSubmission, WeeklyReport
+from .standardisation import StandardPopulation
 
 __all__ = [
     "STAFF_ROLES", "ApiToken", "LoginToken", "StaffUser", "UserSession", "Base", "utcnow",
@@ -23,4 +25,5 @@ __all__ = [
     "CaseDefinition", "IncidenceEstimate", "ParticipationEstimate", "Municipality", "Region", "AuditEvent", "InstanceFact", "JobRun",
     "OutboxMessage", "RELATIONS", "SEXES", "Account", "Consent", "Profile", "new_pseudonym",
     "ReportRevision", "ReportSubmission", "WeeklyReport",
+    "EmailChange", "ReminderDelivery", "Withdrawal",
 ]

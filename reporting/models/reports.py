@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, SmallInteger, String, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, utcnow
@@ -85,6 +86,18 @@ class WeeklyReport(Base):
     skipped_meals: Mapped[bool | None]
     tested: Mapped[str | None] = mapped_column(String(16))  # none | pcr | antigen | both
     test_result: Mapped[str | None] = mapped_column(String(16))  # positive | negative | pending
+    # Asked from weekly-2 on (NULL / False in reports given under weekly-1).
+    still_ill: Mapped[bool | None]
+    flu_tested: Mapped[bool | None]
+    flu_test_result: Mapped[str | None] = mapped_column(String(16))  # positive | negative | pending
+    care_none: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    care_gp: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    care_helpline: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    care_emergency: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    care_hospital: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    care_other: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    days_off: Mapped[int | None] = mapped_column(SmallInteger)
+    vaccinated_season: Mapped[str | None] = mapped_column(String(12))  # covid | flu | both | neither
 
     # Derived when written: onset = first known of fever start, symptom start, report date.
     onset_date: Mapped[dt.date]

@@ -256,8 +256,10 @@ def versions(key: str) -> list[int]:
     return sorted(found)
 
 
+@lru_cache(maxsize=None)
 def current(key: str) -> Questionnaire:
-    """The newest version of a questionnaire, which new answers are given under."""
+    """The newest version of a questionnaire, which new answers are given under. Looked up once per process
+    (definitions ship with the code: a new version arrives with a deployment, which restarts the workers)."""
     found = versions(key)
     if not found:
         raise LookupError(f"no questionnaire definition for {key!r} in {DEFINITIONS_DIR}")

@@ -1,4 +1,10 @@
-"""Staff sign-in: e-mail and password (TOTP follows as a second step), server-side sessions, lockout.
+"""Staff sign-in: e-mail and password, then a TOTP code; server-side sessions, lockout.
+
+- Two steps. The password step only remembers, in the signed cookie, which user passed it and when
+  (``PENDING_KEY``, valid for ``PENDING_FOR``); the session starts after the code step. A user without a
+  confirmed TOTP secret is sent to set one up (QR code and the secret as text) and confirms it with a first
+  code: the second factor is mandatory for every staff user (ASVS level 2).
+- Failures of either step count towards the same lockout.
 
 - One message for every failed attempt (unknown e-mail, wrong password, locked or disabled account), and
   a password check is made even for an unknown e-mail, so neither the answer nor its timing tells whether
@@ -16,8 +22,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
+import time
+
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from markupsafe import Markup
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
@@ -26,20 +35,24 @@ from ..authz import PUBLIC, access, safe_next, staff
 from ..extensions import db, limiter
 from ..models import STAFF_ROLES, StaffUser, utcnow
 from ..security import Principal, current_principal, end_session, start_session
-from .service import normalise_email, verify_password
+from .service import (begin_totp_enrolment, check_totp, confirm_totp, normalise_email, totp_enrolled,
+                      totp_uri, verify_password)
 
 MAX_FAILED_ATTEMPTS = 5
 LOCKOUT = dt.timedelta(minutes=15)
 LOGIN_RATE_LIMIT = "10/minute;60/hour"
+PENDING_KEY = "staff_pending"
+PENDING_FOR = 300  # seconds between the password step and the code step
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 _dummy_hash: str | None = None
 
 
-def register_staff_link(app: Flask, label: Any, path: str) -> None:
-    """Show a link on the staff start page; ``label`` is text or a ``lazy_gettext`` string."""
-    app.extensions.setdefault("covidmeter.staff_links", []).append((label, path))
+def register_staff_link(app: Flask, label: Any, path: str, roles: tuple[str, ...] = STAFF_ROLES) -> None:
+    """Show a link on the staff start page to the staff with one of ``roles``; ``label`` is text or a
+    ``lazy_gettext`` string."""
+    app.extensions.setdefault("covidmeter.staff_links", []).append((label, path, tuple(roles)))
 
 
 def _dummy_password_hash() -> str:
@@ -55,20 +68,55 @@ def _authenticate(email: str, password: str) -> StaffUser | None:
     if user is None:
         verify_password(StaffUser(password_hash=_dummy_password_hash()), password)  # same work as a real check
         return None
-    now = utcnow()
-    locked = user.locked_until is not None and user.locked_until > now
-    if not verify_password(user, password) or locked or user.disabled_at is not None:
-        if not locked:
-            user.failed_attempts = (user.failed_attempts or 0) + 1
-            if user.failed_attempts >= MAX_FAILED_ATTEMPTS:
-                user.locked_until = now + LOCKOUT
-                user.failed_attempts = 0
-        record("staff.login.failed", f"staff:{user.id}", Principal("anonymous"),
-               locked=user.locked_until is not None and user.locked_until > now)
+    if not verify_password(user, password) or _locked(user) or user.disabled_at is not None:
+        _count_failure(user, "password")
         return None
+    return user  # the failure count is reset only when the second step succeeds too
+
+
+def _locked(user: StaffUser) -> bool:
+    return user.locked_until is not None and user.locked_until > utcnow()
+
+
+def _count_failure(user: StaffUser, stage: str) -> None:
+    now = utcnow()
+    if not _locked(user):
+        user.failed_attempts = (user.failed_attempts or 0) + 1
+        if user.failed_attempts >= MAX_FAILED_ATTEMPTS:
+            user.locked_until = now + LOCKOUT
+            user.failed_attempts = 0
+    record("staff.login.failed", f"staff:{user.id}", Principal("anonymous"), stage=stage, locked=_locked(user))
+
+
+def _pending_user() -> StaffUser | None:
+    """The user who passed the password step in this browser within ``PENDING_FOR`` seconds."""
+    pending = session.get(PENDING_KEY)
+    if not isinstance(pending, dict) or time.time() - float(pending.get("at", 0)) > PENDING_FOR:
+        session.pop(PENDING_KEY, None)
+        return None
+    user = db.session.get(StaffUser, int(pending.get("id", 0)))
+    if user is None or user.disabled_at is not None or _locked(user):
+        return None
+    return user
+
+
+def _finish_login(user: StaffUser, target: str) -> Any:
     user.failed_attempts = 0
     user.locked_until = None
-    return user
+    session.pop(PENDING_KEY, None)
+    start_session(staff_user=user)
+    record("staff.login", f"staff:{user.id}", Principal("staff", staff_user_id=user.id, role=user.role))
+    db.session.commit()
+    return redirect(target)
+
+
+def _qr_svg(uri: str) -> Markup:
+    import qrcode
+    import qrcode.image.svg
+
+    image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
+    svg = image.to_string(encoding="unicode")
+    return Markup(svg.replace("<svg ", '<svg role="img" aria-labelledby="qr-label" class="qr" ', 1))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -85,10 +133,10 @@ def login() -> Any:
         password = request.form.get("password", "")
         user = _authenticate(email, password) if email and password else None
         if user is not None:
-            start_session(staff_user=user)
-            record("staff.login", f"staff:{user.id}", Principal("staff", staff_user_id=user.id, role=user.role))
+            session[PENDING_KEY] = {"id": user.id, "at": time.time()}
             db.session.commit()
-            return redirect(target)
+            step = "staff.login_code" if totp_enrolled(user) else "staff.totp_setup"
+            return redirect(url_for(step, next=request.values.get("next") or None))
         db.session.commit()  # the failure count and the audit record
         error = _("The e-mail address or the password is wrong, or the account is locked for a while "
                   "after too many attempts.")
@@ -97,12 +145,67 @@ def login() -> Any:
                            next=request.values.get("next", "")), status
 
 
+@bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit(LOGIN_RATE_LIMIT, methods=["POST"])
+@access(PUBLIC)
+def login_code() -> Any:
+    """The second step: the 6-digit code from the authenticator app."""
+    target = safe_next(request.values.get("next"), url_for("staff.home"))
+    user = _pending_user()
+    if user is None:
+        flash(_("Please sign in again."), "info")
+        return redirect(url_for("staff.login", next=request.values.get("next") or None))
+    if not totp_enrolled(user):
+        return redirect(url_for("staff.totp_setup", next=request.values.get("next") or None))
+    error = None
+    if request.method == "POST":
+        if check_totp(user, request.form.get("code", "")):
+            return _finish_login(user, target)
+        _count_failure(user, "totp")
+        db.session.commit()
+        if _locked(user):
+            session.pop(PENDING_KEY, None)
+        error = _("That code is not right (or was already used). Enter the code your app shows now.")
+    status = 200 if error is None else 401
+    return render_template("staff/login_code.html", error=error, next=request.values.get("next", "")), status
+
+
+@bp.route("/totp/setup", methods=["GET", "POST"])
+@limiter.limit(LOGIN_RATE_LIMIT, methods=["POST"])
+@access(PUBLIC)
+def totp_setup() -> Any:
+    """First sign-in: set up the authenticator app (QR code, or the secret typed in) and confirm a code."""
+    target = safe_next(request.values.get("next"), url_for("staff.home"))
+    user = _pending_user()
+    if user is None:
+        flash(_("Please sign in again."), "info")
+        return redirect(url_for("staff.login", next=request.values.get("next") or None))
+    if totp_enrolled(user):
+        return redirect(url_for("staff.login_code", next=request.values.get("next") or None))
+    secret = begin_totp_enrolment(user)
+    db.session.commit()
+    error = None
+    if request.method == "POST":
+        if confirm_totp(user, request.form.get("code", "")):
+            return _finish_login(user, target)
+        _count_failure(user, "totp-setup")
+        db.session.commit()
+        error = _("That code is not right. Check that the app shows COVIDmeter and enter the code it shows now.")
+    uri = totp_uri(user)
+    grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+    status = 200 if error is None else 401
+    return render_template("staff/totp_setup.html", error=error, next=request.values.get("next", ""),
+                           qr=_qr_svg(uri), secret=grouped, uri=uri, email=user.email,
+                           development=current_app.config["COVIDMETER_ENV"] == "development"), status
+
+
 @bp.get("/")
 @access(staff(*STAFF_ROLES))
 def home() -> Any:
     principal = current_principal()
     user = db.session.get(StaffUser, principal.staff_user_id)
-    links = current_app.extensions.get("covidmeter.staff_links", [])
+    links = [(label, path) for label, path, roles in current_app.extensions.get("covidmeter.staff_links", [])
+             if principal.role in roles]
     return render_template("staff/home.html", user=user, links=links)
 
 

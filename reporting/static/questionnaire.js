@@ -22,12 +22,30 @@
     return out;
   }
 
+  /* Facts the server evaluates as "context": fixed ones in data-context (JSON), and ones chosen in the same
+     form (such as the relation of a new profile) named in data-context-fields. */
+  function contextOf(form) {
+    var context = {};
+    try { context = JSON.parse(form.getAttribute("data-context") || "{}"); } catch (e) { context = {}; }
+    var fields = (form.getAttribute("data-context-fields") || "").split(" ");
+    for (var i = 0; i < fields.length; i++) {
+      if (!fields[i]) { continue; }
+      var el = form.querySelector('[name="' + fields[i] + '"]');
+      if (el) { context[fields[i]] = el.value; }
+    }
+    return context;
+  }
+
   function evaluate(cond, form, hiddenKeys) {
     if (!cond) { return true; }
     if (cond.all) { return cond.all.every(function (c) { return evaluate(c, form, hiddenKeys); }); }
     if (cond.any) { return cond.any.some(function (c) { return evaluate(c, form, hiddenKeys); }); }
     if (cond.not) { return !evaluate(cond.not, form, hiddenKeys); }
-    if (cond.context !== undefined) { return true; } /* decided by the server */
+    if (cond.context !== undefined) {
+      var context = contextOf(form);
+      if (!(cond.context in context)) { return true; } /* unknown here: shown, decided by the server */
+      return context[cond.context] === cond.equals;
+    }
     var given = valuesOf(form, cond.question, hiddenKeys);
     if (cond.any_of) { return given.some(function (v) { return cond.any_of.map(String).indexOf(v) >= 0; }); }
     if (cond.any_except) { return given.some(function (v) { return cond.any_except.map(String).indexOf(v) < 0; }); }

@@ -7,8 +7,8 @@ and report pages for serious or critical accessibility violations; the console m
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,28 +19,9 @@ from sqlalchemy import select
 from reporting.extensions import db
 from reporting.models import Account, OutboxMessage, ReportRevision, WeeklyReport
 
+from .citizen_pages import axe_violations, fits_width
+
 pytestmark = pytest.mark.browser
-
-AXE = (Path(__file__).parent / "axe.min.js").read_text(encoding="utf-8")  # axe-core 4.14.1, MPL-2.0
-
-
-def axe_violations(page: Any) -> list[str]:
-    """Serious and critical axe-core violations on the current page (WCAG 2.x A and AA rules)."""
-    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.evaluate(AXE)  # evaluated through the DevTools protocol, so the page's CSP does not block it
-    results = page.evaluate("""async () => await axe.run(document, {
-        runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']},
-        resultTypes: ['violations']})""")
-    return [f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
-            for v in results["violations"] if v["impact"] in ("serious", "critical")]
-
-
-def fits_width(page: Any, width: int = 360) -> bool:
-    page.set_viewport_size({"width": width, "height": 800})
-    fits = page.evaluate("() => document.documentElement.scrollWidth") <= width
-    page.set_viewport_size({"width": 1280, "height": 900})
-    return bool(fits)
-
 
 def test_sign_up_confirm_and_report(live_server: Callable[..., Any], page: Any) -> None:
     live = live_server()
@@ -67,6 +48,7 @@ def test_sign_up_confirm_and_report(live_server: Callable[..., Any], page: Any) 
     page.get_by_label("Hvilket år er du født?").fill("1975")
     page.get_by_label("Kvinde").check()
     page.get_by_label("Hvilken kommune bor du i?").select_option(label="Aarhus")
+    page.get_by_label("Hvor mange personer bor i husstanden").fill("2")
     page.get_by_label("Jeg accepterer og vil gerne deltage").check()
     page.get_by_role("button", name="Tilmeld dig").click()
     page.wait_for_url("**/signup/sent")
@@ -103,13 +85,22 @@ def test_sign_up_confirm_and_report(live_server: Callable[..., Any], page: Any) 
     same_illness = page.get_by_role("group", name="Er det den samme sygdom, som du rapporterede sidste gang?")
     same_illness.get_by_label("Nej").check()
     page.get_by_label("Hvornår begyndte de første symptomer?").fill((today - dt.timedelta(days=2)).isoformat())
+    page.get_by_role("group", name="Er du stadig syg?").get_by_label("Ja").check()
+    expect(page.locator("#question-symptom_end")).to_be_hidden()  # only when no longer ill
     page.get_by_role("group", name="Kom symptomerne pludseligt, i løbet af få timer?").get_by_label("Ja").check()
     page.get_by_label("Hvornår fik du feber?").fill((today - dt.timedelta(days=1)).isoformat())
+    page.get_by_role("group", name="Kom feberen pludseligt, i løbet af få timer?").get_by_label("Ja").check()
+    expect(page.locator("#question-highest_temperature")).to_be_hidden()
+    page.get_by_role("group", name="Har du målt din temperatur?").get_by_label("Ja").check()
     page.get_by_label("38,0–38,9 °C").check()
+    # The ZOE (Menni et al.) follow-up of cough.
+    page.get_by_role("group", name=re.compile("Har du hostet meget")).get_by_label("Ja").check()
+    page.get_by_role("group", name=re.compile("søgt hjælp")).get_by_label("Nej").check()
     expect(page.locator("#question-test_result")).to_be_hidden()
     page.get_by_label("Ja, med en PCR-test").check()
     expect(page.locator("#question-test_result")).to_be_visible()
-    page.get_by_label("Jeg venter stadig på svar").check()
+    page.locator("#question-test_result").get_by_label("Jeg venter stadig på svar").check()
+    page.get_by_role("group", name="Er du blevet testet for influenza?").get_by_label("Nej").check()
     assert axe_violations(page) == []
     assert fits_width(page)
     # Keyboard: the submit button can be reached and pressed without a mouse.
@@ -126,10 +117,12 @@ def test_sign_up_confirm_and_report(live_server: Callable[..., Any], page: Any) 
         assert report.symptom_start == today - dt.timedelta(days=2)
         assert report.fever_start == today - dt.timedelta(days=1)
         assert report.onset_date == report.fever_start
-        assert report.highest_temperature == "38_38.9"
+        assert report.highest_temperature == "38_38.9" and report.fever_sudden is True
+        assert report.temperature_measured is True and report.persistent_cough is True and report.still_ill is True
+        assert report.care_none and report.flu_tested is False
         assert report.tested == "pcr" and report.test_result == "pending"
         assert (report.municipality_code, report.region_code, report.sex, report.birth_year) == (751, 1082, "female", 1975)
-        assert report.questionnaire_version == "weekly-1" and report.revision == 1
+        assert report.questionnaire_version == "weekly-2" and report.revision == 1
 
     # In English: change this week's report, trip over a validation error, fix it.
     page.get_by_role("link", name="English").click()

@@ -1,4 +1,6 @@
-"""The staff dashboard in Debian's Chromium: sign in, see the time series and the map, change the controls.
+"""The staff dashboard in Debian's Chromium: sign in with password and TOTP, see the four figures, change
+the controls and see the figures change, share the view by its URL, download a CSV, pass axe-core, use the
+keyboard.
 
 CSRF is on (the live server's default), so every Dash callback the page makes proves that the renderer sends
 the ``_csrf_token`` cookie back as ``X-CSRFToken``; the console must show no CSP violation.
@@ -6,15 +8,20 @@ the ``_csrf_token`` cookie back as ``X-CSRFToken``; the console must show no CSP
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from collections.abc import Callable
 from typing import Any
 
+import pyotp
 import pytest
 
 from reporting.extensions import db
-from reporting.models import IncidenceEstimate
+from reporting.models import IncidenceEstimate, ParticipationEstimate, utcnow
 from reporting.staff.service import create_staff_user
+
+from .staff_pages import axe_violations, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -22,23 +29,38 @@ PASSWORD = "correct horse battery staple"
 FIRST_WEEK = dt.date(2025, 10, 6)
 WEEKS = [FIRST_WEEK + dt.timedelta(weeks=i) for i in range(16)]
 REGIONS = ("1081", "1082", "1083", "1084", "1085")
+BANDS = ("0-20", "21-64", "65+")
 
 
-def _estimates() -> list[IncidenceEstimate]:
-    rows = []
+def _estimates() -> list[Any]:
+    rows: list[Any] = []
     for definition, method, scale in (("covid.ecdc", "w0", 1.0), ("ili.ecdc", "w1_s2_if2_ex", 0.3)):
         for i, week in enumerate(WEEKS):
             season = 0.008 + 0.03 * max(0.0, 1 - abs(i - 9) / 7)
             for j, code in enumerate(("DK", *REGIONS)):
-                rate = scale * season * (1 + 0.15 * (j - 2))
-                suppressed = code == "1081" and i in (12, 15)
-                rows.append(IncidenceEstimate(
-                    week=week, geo_type="nation" if code == "DK" else "region", geo_code=code, age_band="all",
-                    sex="all", definition_key=definition, definition_version=1, method=method,
-                    active=6000 if code == "DK" else 1200, cases=None if suppressed else round(rate * 1200),
-                    incidence=None if suppressed else rate, lower_95=None if suppressed else rate * 0.75,
-                    upper_95=None if suppressed else rate * 1.3, missing_reason=3 if suppressed else 0,
-                    issue=week + dt.timedelta(days=8)))
+                for band in ("all", *BANDS):
+                    for sex in ("all", "female", "male"):
+                        if (band != "all" or sex != "all") and code not in ("DK", "1084"):
+                            continue
+                        factor = (1 + 0.15 * (j - 2)) * (1 + 0.2 * BANDS.index(band) if band != "all" else 1)
+                        rate = scale * season * factor
+                        suppressed = code == "1081" and i in (12, 15)
+                        rows.append(IncidenceEstimate(
+                            week=week, geo_type="nation" if code == "DK" else "region", geo_code=code,
+                            age_band=band, sex=sex, definition_key=definition, definition_version=1, method=method,
+                            active=6000 if code == "DK" else 1200, cases=None if suppressed else round(rate * 1200),
+                            incidence=None if suppressed else rate, lower_95=None if suppressed else rate * 0.75,
+                            upper_95=None if suppressed else rate * 1.3, missing_reason=3 if suppressed else 0,
+                            standardised_incidence=None if suppressed or band != "all" or sex != "all" else rate * 1.1,
+                            standardised_lower_95=None if suppressed or band != "all" else rate * 0.8,
+                            standardised_upper_95=None if suppressed or band != "all" else rate * 1.4,
+                            issue=week + dt.timedelta(days=8)))
+    for i, week in enumerate(WEEKS):
+        for code in ("DK", *REGIONS):
+            rows.append(ParticipationEstimate(week=week, geo_type="nation" if code == "DK" else "region",
+                                              geo_code=code, registered=9000, active=6000 + 50 * i,
+                                              new_profiles=200 - 5 * i, response_rate=(6000 + 50 * i) / 9000,
+                                              missing_reason=0, issue=week + dt.timedelta(days=8)))
     return rows
 
 
@@ -48,55 +70,125 @@ def _console_problems(page: Any) -> list[str]:
                                            "(NOT FOUND)"]
 
 
-def test_staff_dashboard_renders_and_reacts(live_server: Callable[..., Any], page: Any) -> None:
+def _wait_text(page: Any, selector: str, text: str) -> None:
+    page.wait_for_function(
+        "([s, t]) => document.querySelector(s)?.textContent.includes(t)", arg=[selector, text], timeout=20_000)
+
+
+def test_staff_dashboard_renders_reacts_and_downloads(live_server: Callable[..., Any], page: Any) -> None:
     server = live_server()
     failed: list[str] = []
     page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400
             and "/favicon.ico" not in r.url else None)
+    secret = pyotp.random_base32()
     with server.app.app_context():
-        create_staff_user("epi@example.org", "epidemiologist", PASSWORD)
+        user, _ = create_staff_user("epi@example.org", "epidemiologist", PASSWORD)
+        user.totp_secret, user.totp_confirmed_at = secret, utcnow()
         db.session.add_all(_estimates())
         db.session.commit()
 
     page.goto(f"{server.url}/dashboard/?lang=en")
     assert "/staff/login" in page.url  # not signed in: sent to the sign-in page, and back afterwards
-    page.fill("#email", "epi@example.org")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{server.url}/dashboard/?lang=en")
+    sign_in(page, "epi@example.org", PASSWORD, secret)
+    page.wait_for_url(f"{server.url}/dashboard/?lang=en*")
 
-    page.wait_for_selector("#timeseries .js-plotly-plot .scatterlayer .trace", timeout=20_000)
+    for selector in ("#timeseries .scatterlayer .trace", "#breakdown .barlayer .trace",
+                     "#participation .scatterlayer .trace"):
+        page.wait_for_selector(selector, timeout=20_000)
     page.wait_for_selector("#map .js-plotly-plot .choroplethlayer path", timeout=20_000)
     assert page.locator("#map .choroplethlayer path").count() >= 5
-    assert "2026-W04" in page.locator("#map .gtitle").text_content()
+    _wait_text(page, "#map .gtitle", "2026-W04")
     assert "Made with Natural Earth" in page.locator("#map").text_content()
-    assert page.locator("#timeseries .scatterlayer .trace").count() >= 2  # band and line
-    page.screenshot(path="/tmp/dashboard-initial.png", full_page=True)
-    title = page.locator("#timeseries .gtitle").text_content()
-    assert "COVID-19 case definition" in title
+    assert "COVID-19 case definition" in page.locator("#timeseries .gtitle").text_content()
+    assert "Denmark, week 2026-W04" in page.locator("#breakdown .gtitle").text_content()
+    # The state is in the URL.
+    page.wait_for_function("() => location.search.includes('definition=covid.ecdc')", timeout=20_000)
+    assert "week=2026-W04" in page.url
+    assert axe_violations(page) == []
 
-    # Another case definition: the time series title and data change.
+    # Another case definition: the trend changes, and the URL follows.
     page.click("#definition")
     page.get_by_text("Influenza-like illness (ECDC)", exact=True).click()
-    page.wait_for_function(
-        "() => document.querySelector('#timeseries .gtitle')?.textContent.includes('Influenza-like')",
-        timeout=20_000)
+    _wait_text(page, "#timeseries .gtitle", "Influenza-like")
+    page.wait_for_function("() => location.search.includes('definition=ili.ecdc')", timeout=20_000)
 
-    # Another week: the map title follows.
-    page.click("#week")
-    page.get_by_text("2025-W50", exact=True).click()
-    page.wait_for_function(
-        "() => document.querySelector('#map .gtitle')?.textContent.includes('2025-W50')", timeout=20_000)
+    # Another week for the map, with the keyboard only: focus the week control, open it, pick with the arrows.
+    page.focus("#week")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_selector("[role=listbox]", timeout=10_000)
+    focused = "() => document.activeElement?.value || ''"
+    for _ in range(20):  # newest first: arrow down until 2025-W50 (Monday 2025-12-08) has the focus
+        if page.evaluate(focused) == "2025-12-08":
+            break
+        page.keyboard.press("ArrowDown")
+        page.wait_for_timeout(60)
+    assert page.evaluate(focused) == "2025-12-08"
+    page.keyboard.press("Enter")
+    _wait_text(page, "#map .gtitle", "2025-W50")
+    _wait_text(page, "#breakdown .gtitle", "2025-W50")
 
-    # Regions in the time series.
+    # Age-standardised: the trend's title says so.
+    page.click("#measure")
+    page.get_by_text("age-standardised", exact=True).first.click()
+    _wait_text(page, "#timeseries .gtitle", "age-standardised")
+
+    # Regions in the trend.
     page.click("#regions")
-    page.get_by_text("Region Hovedstaden", exact=True).click()
+    page.get_by_text("Region Hovedstaden", exact=True).first.click()
     page.keyboard.press("Escape")
     page.wait_for_function(
         "() => [...document.querySelectorAll('#timeseries .legendtext')].some(e => e.textContent.includes('Hovedstaden'))",
         timeout=20_000)
+    page.wait_for_function("() => location.search.includes('regions=1084')", timeout=20_000)
+    shared = page.url
 
-    page.wait_for_timeout(500)
+    # Download what the trend shows as CSV.
+    with page.expect_download() as download_info:
+        page.click("#csv-timeseries")
+    download = download_info.value
+    assert download.suggested_filename.startswith("covidmeter-timeseries-ili.ecdc")
+    rows = list(csv.DictReader(io.StringIO(open(download.path(), encoding="utf-8").read())))
+    assert {r["geo_code"] for r in rows} == {"DK", "1084"} and {r["definition"] for r in rows} == {"ili.ecdc"}
+    # And as an image.
+    with page.expect_download() as image_info:
+        page.click("#image-map")
+    assert image_info.value.suggested_filename == "covidmeter-map.png"
+
+    # The shared link opens the same view in a fresh page.
+    other = page.context.new_page()
+    other.goto(shared)
+    other.wait_for_selector("#timeseries .scatterlayer .trace", timeout=20_000)
+    _wait_text(other, "#timeseries .gtitle", "Influenza-like")
+    _wait_text(other, "#map .gtitle", "2025-W50")
+    other.close()
+
+    # Every control can be reached with the Tab key.
+    page.focus(".dashboard-nav a[lang]")  # the language link, just before the controls
+    reached = set()
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        reached.add(page.evaluate("() => document.activeElement.closest('[id]')?.id"))
+    assert {"definition", "method", "measure", "week_from", "week_to", "week", "regions", "area"} <= reached, reached
+    assert {"csv-timeseries", "image-timeseries"} & reached or len(reached) > 7
+
     page.screenshot(path="/tmp/dashboard.png", full_page=True)
     assert _console_problems(page) == []  # no CSP violation, no script error
     assert failed == []  # every asset, layout and callback (CSRF header included) was accepted
+
+
+def test_dashboard_in_danish(live_server: Callable[..., Any], page: Any) -> None:
+    server = live_server()
+    secret = pyotp.random_base32()
+    with server.app.app_context():
+        user, _ = create_staff_user("auth@example.org", "authority", PASSWORD)
+        user.totp_secret, user.totp_confirmed_at = secret, utcnow()
+        db.session.add_all(_estimates())
+        db.session.commit()
+    page.goto(f"{server.url}/staff/login?lang=da")
+    sign_in(page, "auth@example.org", PASSWORD, secret)
+    page.goto(f"{server.url}/dashboard/?lang=da")
+    page.wait_for_selector("#map .js-plotly-plot .choroplethlayer path", timeout=20_000)
+    _wait_text(page, "#map .gtitle", "uge 2026-W04")
+    assert page.locator("html").get_attribute("lang") == "da"
+    assert "Hent CSV" in page.locator("#csv-map").text_content()
+    assert axe_violations(page) == []

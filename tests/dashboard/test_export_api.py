@@ -55,7 +55,7 @@ def test_revoked_and_expired_tokens_are_refused(app: Flask, client: FlaskClient,
 
 
 def test_token_without_the_scope_is_403(client: FlaskClient, api_token: Token) -> None:
-    response = client.get(CSV, headers=bearer(api_token(scopes="opendata:read")))
+    response = client.get(CSV, headers=bearer(api_token(scopes="influenzanet:read")))
     assert response.status_code == 403
     assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
 
@@ -87,7 +87,10 @@ def test_csv_columns_latest_issue_and_suppressed_cells(client: FlaskClient, api_
     assert "attachment" in response.headers["Content-Disposition"]
     assert response.get_data(as_text=True).startswith(
         "week,week_start,geo_type,geo_code,geo_name,definition,definition_version,method,age_band,sex,active,"
-        "cases,incidence_per_1000,lower_95,upper_95,missing_reason,issue\r\n")
+        "cases,incidence_per_1000,lower_95,upper_95,wilson_lower_95,wilson_upper_95,standardised_per_1000,"
+        "standardised_lower_95,standardised_upper_95,display_censored,missing_reason,issue,"
+        "source,signal,geo_value,time_type,time_value,value,stderr,sample_size,lag,missing_value,"
+        "missing_stderr,missing_sample_size\r\n")
     rows = read_csv(response)
     assert len(rows) == 18  # 3 weeks x (Denmark + 5 regions), newest issue only
     national = [r for r in rows if r["geo_code"] == "DK"]
@@ -112,7 +115,8 @@ def test_json_has_meta_and_rows(client: FlaskClient, api_token: Token, published
     body = response.get_json()
     meta = body["meta"]
     assert meta["query"] == {"definition": "covid.ecdc", "definition_version": 1, "method": "w0",
-                             "geo_type": None, "geo": ["1084", "1085"], "from": "2026-W03", "to": "2026-W04"}
+                             "geo_type": None, "geo": ["1084", "1085"], "from": "2026-W03", "to": "2026-W04",
+                             "age_band": None, "sex": None, "as_of": None, "public_only": False}
     assert meta["definitions"][0]["key"] == "covid.ecdc" and meta["rows"] == 4
     assert meta["missing_reasons"]["3"].startswith("privacy")
     dt.datetime.fromisoformat(meta["generated"])

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from reporting.extensions import db
 from reporting.models import AuditEvent, StaffUser, UserSession, utcnow
-from tests.dashboard.conftest import PASSWORD, sign_in
+from tests.dashboard.conftest import PASSWORD, sign_in, sign_in_fully, totp_code
 
 FAILURE = "The e-mail address or the password is wrong"
 
@@ -34,7 +34,7 @@ def test_sign_in_starts_a_server_side_session_and_audits(app: Flask, client: Fla
                                                           make_staff: Callable[..., str]) -> None:
     email = make_staff("epidemiologist")
     before = len(_audit(app, "staff.login"))
-    response = sign_in(client, email.upper())  # e-mail is case-insensitive
+    response = sign_in_fully(client, email.upper())  # e-mail is case-insensitive
     assert response.status_code == 302
     assert response.headers["Location"] == "/staff/"
     home = client.get("/staff/")
@@ -74,7 +74,7 @@ def test_lockout_after_five_failures(app: Flask, client: FlaskClient, make_staff
         assert dt.timedelta(minutes=14) < remaining <= dt.timedelta(minutes=15)
         user.locked_until = utcnow() - dt.timedelta(seconds=1)  # fifteen minutes later
         db.session.commit()
-    assert sign_in(client, email).status_code == 302
+    assert sign_in_fully(client, email).status_code == 302
     with app.app_context():
         user = db.session.scalar(select(StaffUser).where(StaffUser.email == email))
         assert user.failed_attempts == 0 and user.locked_until is None
@@ -97,12 +97,16 @@ def test_disabled_user_cannot_sign_in(app: Flask, client: FlaskClient, make_staf
     assert sign_in(client, email).status_code == 401
 
 
-def test_next_is_followed_only_when_same_site(client: FlaskClient, make_staff: Callable[..., str]) -> None:
+def test_next_is_followed_only_when_same_site(app: Flask, client: FlaskClient,
+                                              make_staff: Callable[..., str]) -> None:
     email = make_staff("epidemiologist")
-    assert sign_in(client, email, next="/dashboard/").headers["Location"] == "/dashboard/"
+    assert sign_in_fully(client, email, next="/dashboard/").headers["Location"] == "/dashboard/"
     client.post("/staff/logout")
     for evil in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
-        assert sign_in(client, email, next=evil).headers["Location"] == "/staff/"
+        with app.app_context():  # a code is accepted once per time-step: forget the last one used
+            db.session.scalar(select(StaffUser).where(StaffUser.email == email)).totp_last_step = None
+            db.session.commit()
+        assert sign_in_fully(client, email, next=evil).headers["Location"] == "/staff/"
         client.post("/staff/logout")
 
 
@@ -115,7 +119,7 @@ def test_dashboard_redirects_anonymous_to_login_with_next(client: FlaskClient) -
 def test_logout_revokes_the_session_server_side(app: Flask, client: FlaskClient,
                                                 make_staff: Callable[..., str]) -> None:
     email = make_staff("epidemiologist")
-    sign_in(client, email)
+    sign_in_fully(client, email)
     with client.session_transaction() as cookie_session:
         stolen_sid = cookie_session["sid"]
     assert client.get("/dashboard/").status_code == 200
@@ -145,6 +149,8 @@ def test_login_and_logout_need_a_csrf_token(app: Flask, make_staff: Callable[...
     page = client.get("/staff/login").get_data(as_text=True)
     token = page.split('name="csrf_token" value="')[1].split('"')[0]
     assert sign_in(client, email, csrf_token=token).status_code == 302
+    assert client.post("/staff/login/code", data={"code": totp_code(email)}).status_code == 400
+    assert sign_in_fully(client, email, csrf_token=token).status_code == 302
     assert client.post("/staff/logout").status_code == 400
     home = client.get("/staff/").get_data(as_text=True)
     token = home.split('name="csrf_token" value="')[1].split('"')[0]
@@ -160,3 +166,15 @@ def test_login_is_rate_limited(config: dict[str, object], make_staff: Callable[.
     assert statuses[:10] == [401] * 10 and statuses[10] == 429
     with limited.app_context():
         db.engine.dispose()
+
+
+def test_control_characters_are_refused_not_a_server_error(client: FlaskClient, staff_client: Callable[..., FlaskClient],
+                                                           make_staff: Callable[..., str]) -> None:
+    email = make_staff("epidemiologist")
+    assert sign_in(client, email + "\x00").status_code == 302  # NUL dropped: the same address
+    assert sign_in(client, "\x00\x01", "x\x00y").status_code == 401
+    admin = staff_client("admin")
+    assert admin.post("/admin/staff", data={"email": "a\x00@example.org", "role": "admin"}).status_code in {200, 422}
+    authority = staff_client("authority")
+    assert authority.post("/staff/tokens/", data={"name": "x\x00y", "days": "30",
+                                                  "scope-export:read": "1"}).status_code == 422

@@ -41,8 +41,9 @@ def test_sign_up_stores_account_consent_and_profile_and_mails_a_link(app: Flask,
         assert [c.version for c in account.consents] == ["2026-1"]
         (profile,) = account.profiles
         assert (profile.relation, profile.birth_year, profile.sex, profile.municipality_code) == ("self", 1980, "female", 751)
-        assert profile.intake_version == "intake-1"
-        assert profile.intake_answers == {"birth_year": 1980, "sex": "female", "municipality": 751}
+        assert profile.intake_version == "intake-2"
+        assert profile.intake_answers == {"birth_year": 1980, "sex": "female", "municipality": 751, "household_size": 2}
+        assert 0 <= account.reminder_weekday <= 6
         assert len(profile.id) == 32 and profile.id != str(account.id)  # a random pseudonym
         token = db.session.scalar(select(LoginToken).where(LoginToken.account_id == account.id))
         assert token.purpose == "confirm" and token.used_at is None

@@ -45,10 +45,17 @@ def test_every_citizen_view_declares_who_may_call_it(app: Flask) -> None:
     citizen_views = {e: v for e, v in app.view_functions.items() if e.startswith("citizen.")}
     assert not [e for e in endpoints_without_rule(app) if e.startswith("citizen.")]
     public = {e for e, v in citizen_views.items() if v.access_rule == PUBLIC}
+    # Public: the pages before login, and the pages whose link is their own authority (the weekly link, the
+    # e-mail change link, one-click unsubscribe).
     assert public == {"citizen.home", "citizen.signup", "citizen.signup_sent", "citizen.signup_confirm",
-                      "citizen.login", "citizen.login_sent", "citizen.login_link"}
+                      "citizen.login", "citizen.login_sent", "citizen.login_link", "citizen.week",
+                      "citizen.week_nobody_ill", "citizen.week_report", "citizen.email_confirm",
+                      "citizen.unsubscribe", "citizen.withdrawn"}
     assert {e for e, v in citizen_views.items() if v.access_rule == CITIZEN} == {
-        "citizen.logout", "citizen.me", "citizen.report", "citizen.report_thanks"}
+        "citizen.logout", "citizen.me", "citizen.report", "citizen.report_thanks", "citizen.profile_new",
+        "citizen.profile_edit", "citizen.profile_delete", "citizen.history", "citizen.settings_page",
+        "citizen.settings_preferences", "citizen.settings_pause", "citizen.settings_reminders",
+        "citizen.settings_email", "citizen.export_json", "citizen.export_csv", "citizen.withdraw"}
 
 
 def test_post_without_csrf_token_is_refused_and_nothing_is_stored(make_app: Callable[..., Flask]) -> None:
@@ -137,3 +144,71 @@ def test_csrf_over_https_accepts_the_origin_only_referrer(make_app: Callable[...
     assert client.post("/login", data=data, base_url=base).status_code == 400  # no Referer at all: refused
     response = client.post("/login", data=data, base_url=base, headers={"Referer": base + "/"})
     assert response.status_code == 302
+
+
+def test_api_sign_in_and_submission_are_rate_limited(make_app: Callable[..., Flask]) -> None:
+    app = make_app(RATELIMIT_ENABLED=True)
+    _, profile_id = make_profile(app, "api@example.dk")
+    client = app.test_client()
+    statuses = [client.post("/api/v1/me/login", json={"email": "api@example.dk"}).status_code for _ in range(11)]
+    assert statuses == [202] * 10 + [429]
+    limited = client.post("/api/v1/me/session", json={"token": "x"})
+    for _ in range(10):
+        limited = client.post("/api/v1/me/session", json={"token": "x"})
+    assert limited.status_code == 429 and limited.mimetype == "application/problem+json"
+
+
+def test_weekly_link_posts_are_rate_limited(make_app: Callable[..., Flask]) -> None:
+    app = make_app(RATELIMIT_ENABLED=True)
+    client = app.test_client()
+    statuses = [client.post("/week/unknown-link/nobody-ill").status_code for _ in range(21)]
+    assert statuses == [410] * 20 + [429]
+
+
+def redis_url() -> str | None:
+    """The Redis to test against: reachable, or required (CI sets COVIDMETER_REQUIRE_REDIS=1)."""
+    import os
+
+    import redis
+
+    url = os.environ.get("COVIDMETER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        if os.environ.get("COVIDMETER_REQUIRE_REDIS"):
+            pytest.fail(f"Redis is required for this test and not reachable at {url}")
+        pytest.skip(f"Redis is not reachable at {url}")
+    return url
+
+
+def test_rate_limits_are_shared_through_redis(make_app: Callable[..., Flask]) -> None:
+    """With COVIDMETER_REDIS_URL set, every web process counts in the same Redis: two apps (two processes'
+    worth of state) share one limit."""
+    import secrets
+
+    import redis
+
+    url = redis_url()
+    prefix = f"covidmeter-test-{secrets.token_hex(4)}"
+    first = make_app(RATELIMIT_ENABLED=True, COVIDMETER_REDIS_URL=url, RATELIMIT_KEY_PREFIX=prefix)
+    assert first.config["RATELIMIT_STORAGE_URI"] == url
+    statuses = [first.test_client().post("/login", data={"email": "x@example.dk"}).status_code for _ in range(6)]
+    second = make_app(RATELIMIT_ENABLED=True, COVIDMETER_REDIS_URL=url, RATELIMIT_KEY_PREFIX=prefix)
+    statuses += [second.test_client().post("/login", data={"email": "x@example.dk"}).status_code for _ in range(5)]
+    assert statuses == [302] * 10 + [429]
+    connection = redis.Redis.from_url(url)
+    keys = connection.keys(f"*{prefix}*")
+    assert keys, "the limiter wrote nothing to Redis"
+    connection.delete(*keys)
+
+
+def test_no_inline_script_or_style_in_citizen_templates() -> None:
+    """The CSP allows no inline script or style; the templates must not need any."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "reporting" / "templates"
+    for path in [*root.glob("citizen/**/*.html"), *root.glob("questionnaire/*.html"), root / "base.html"]:
+        text = path.read_text(encoding="utf-8")
+        assert " style=" not in text and "<style" not in text, path
+        assert re.search(r"<script(?![^>]*\bsrc=)", text) is None, path
+        assert re.search(r"\son[a-z]+=", text) is None, path  # no inline event handlers

@@ -180,8 +180,8 @@ def test_report_form_renders_follow_ups_with_conditions(app: Flask, client: Flas
     html = page.data.decode()
     assert page.status_code == 200
     assert '<script src="/static/questionnaire.js" defer></script>' in html
-    assert 'data-questionnaire="weekly-1"' in html and 'name="csrf_token"' in html
-    assert html.count('type="checkbox"') == 24 and "No symptoms" in html
+    assert 'data-questionnaire="weekly-2"' in html and 'name="csrf_token"' in html
+    assert html.count('type="checkbox"') == 24 + 6 and "No symptoms" in html  # symptoms, care sought
     assert 'id="question-fever_start" data-question="fever_start" data-condition=' in html
     assert "<legend>Have you been tested for COVID-19 in the past week?</legend>" in html
     assert "script>" not in html.replace('<script src="/static/questionnaire.js" defer></script>', "")  # no inline JS
@@ -193,12 +193,16 @@ def test_report_through_the_form_then_thank_you(app: Flask, client: FlaskClient)
     profile_id = sign_up_and_log_in(app, client)
     html = client.get(f"/report/{profile_id}?lang=en").data.decode()
     data = {**form_of(html), "symptoms": ["fever", "sore_throat"], "same_illness": "no", "symptom_start": today(),
-            "sudden_onset": "yes", "fever_start": today(), "highest_temperature": "39_39.9", "tested": "no",
+            "still_ill": "yes", "sudden_onset": "yes", "fever_start": today(), "fever_sudden": "yes",
+            "temperature_measured": "yes", "highest_temperature": "39_39.9", "care": "no", "tested": "no",
+            "flu_tested": "no",
             "test_result": "positive"}  # no test: the result is not asked, so it is ignored
     response = client.post(f"/report/{profile_id}", data=data)
     assert response.status_code == 302 and response.headers["Location"].startswith(f"/report/{profile_id}/thanks")
     thanks = client.get(response.headers["Location"]).data.decode()
     assert "Thank you for your report" in thanks
+    # Advice by rules: a high fever -> contact the doctor, with the helpline of the person's region (Aarhus).
+    assert "Contact your own doctor" in thanks and "70 11 31 31" in thanks
     (report,) = stored(app)
     assert report.fever and report.sore_throat and report.tested == "none" and report.test_result is None
     assert "test_result" not in report.answers
@@ -218,8 +222,9 @@ def test_changed_answers_under_a_used_submission_id_are_a_409(app: Flask, client
     ids = form_of(client.get(f"/report/{profile_id}").data.decode())
     assert client.post(f"/report/{profile_id}", data={**ids, "symptoms": "none"}).status_code == 302
     response = client.post(f"/report/{profile_id}?lang=en", data={**ids, "symptoms": "rash", "same_illness": "no",
-                                                                  "symptom_start": today(), "sudden_onset": "no",
-                                                                  "tested": "no"})
+                                                                  "symptom_start": today(), "still_ill": "yes",
+                                                                  "sudden_onset": "no", "care": "no", "tested": "no",
+                                                                  "flu_tested": "no"})
     assert response.status_code == 409 and "This form was already sent" in response.data.decode()
     assert stored(app)[0].no_symptoms and stored(app)[0].revision == 1
 

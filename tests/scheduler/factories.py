@@ -1,11 +1,10 @@
-"""Small hand-made populations for known-answer tests, and the plain-Python reference of method w0."""
+"""Small hand-made populations for known-answer tests (the plain-Python reference is scheduler.reference)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
@@ -13,7 +12,6 @@ from sqlalchemy import Connection, insert, select
 from reporting.models import Account, Profile, WeeklyReport
 from reporting.symptoms import SYMPTOMS
 from reporting.weeks import iso_year, monday_of, onset_date
-from scheduler.definitions import CompiledDefinition
 
 # One municipality per region, for reports that only need a valid pair.
 MUNICIPALITY_OF = {1081: 851, 1082: 751, 1083: 461, 1084: 101, 1085: 265}
@@ -76,49 +74,3 @@ class People:
 
 def all_reports(connection: Connection) -> list[dict[str, Any]]:
     return [dict(row) for row in connection.execute(select(WeeklyReport.__table__)).mappings()]
-
-
-def band_of(age: int, bands: Sequence[tuple[str, int, int]]) -> str | None:
-    for label, lo, hi in bands:
-        if lo <= age <= hi:
-            return label
-    return None
-
-
-def reference_w0(reports: Iterable[Mapping[str, Any]], monday: dt.date, definitions: Sequence[CompiledDefinition],
-                 bands: Sequence[tuple[str, int, int]], lookahead_weeks: int = 1,
-                 episode_days: float = 15) -> tuple[Counter, Counter]:
-    """Method w0 in plain Python (ifnBase docs/incidence-computation.md): returns (active, cases) counters
-    keyed by (geo_type, geo_code, age_band, sex) and (that key, definition key)."""
-    by_profile: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for report in reports:
-        by_profile[report["profile_id"]].append(report)
-    for rows in by_profile.values():
-        rows.sort(key=lambda r: r["week"])
-
-    def new_episode(report: Mapping[str, Any]) -> bool:
-        earlier = [r for r in by_profile[report["profile_id"]] if r["week"] < report["week"]]
-        if report["same_illness"] != "yes" or not earlier:
-            return True
-        gap = (report["submitted_at"] - earlier[-1]["submitted_at"]).total_seconds() / 86400
-        return gap > episode_days
-
-    active: Counter = Counter()
-    cases: Counter = Counter()
-    last = monday + dt.timedelta(weeks=lookahead_weeks)
-    for profile_id, rows in by_profile.items():
-        this_week = [r for r in rows if r["week"] == monday]
-        if not this_week:
-            continue
-        stratum = this_week[0]
-        band = band_of(stratum["age_years"], bands)
-        carriers = [r for r in rows if monday <= r["week"] <= last and r["onset_week"] == monday and new_episode(r)]
-        for geo in (("region", str(stratum["region_code"])), ("nation", "DK")):
-            for age in ((band, "all") if band else ("all",)):
-                for sex in (stratum["sex"], "all"):
-                    key = (*geo, age, sex)
-                    active[key] += 1
-                    for definition in definitions:
-                        if any(definition.matches(r) for r in carriers):
-                            cases[(key, definition.key)] += 1
-    return active, cases

@@ -17,7 +17,9 @@ from scheduler.definitions import CompiledDefinition, load_definitions
 from scheduler.methods import W0, get_method
 from scheduler.synthetic import Epidemic, generate
 
-from .factories import People, W, all_reports, reference_w0, week
+from scheduler.reference import reference_counts
+
+from .factories import People, W, all_reports, week
 
 BANDS = [("0-20", 0, 20), ("21-64", 21, 64), ("65+", 65, 150)]
 
@@ -90,8 +92,10 @@ def test_known_answers_for_week_w(known: tuple[Flask, list[CompiledDefinition]])
     nation = {key[4]: value for key, value in counts.items() if key[:4] == ("nation", "DK", "all", "all")}
     # Active: A B C D F G H I J (E reported only in W+1).
     # COVID: A B D G H I; CLI and fever+cough: A; ILI: A D; ARI: A; any symptom: A B D G H I.
+    # Menni model (female 0, male 1): only I (20, female, loss of smell: -1.3217 - 0.1433 + 1.7471 = 0.28 > 0).
+    # A at 46 with fever and cough: -1.3217 - 0.3296 = -1.65; H (male, 65, cough, no smell): -1.40 -> no.
     assert nation == {"covid.ecdc": (9, 6), "cli": (9, 1), "fever.cough": (9, 1), "ili.ecdc": (9, 2),
-                      "ari": (9, 1), "any.symptom": (9, 6)}
+                      "ari": (9, 1), "any.symptom": (9, 6), "covid.menni2020": (9, 1)}
     assert counts[("region", "1084", "21-64", "female", "covid.ecdc")] == (3, 2)  # A G J
     assert counts[("region", "1084", "21-64", "all", "covid.ecdc")] == (5, 3)  # A B F G J
     assert counts[("region", "1084", "all", "all", "covid.ecdc")] == (6, 3)  # + C
@@ -103,8 +107,8 @@ def test_known_answers_for_week_w(known: tuple[Flask, list[CompiledDefinition]])
     assert counts[("nation", "DK", "65+", "male", "covid.ecdc")] == (1, 1)  # H, once
     assert counts[("nation", "DK", "21-64", "other", "any.symptom")] == (1, 0)  # F, same episode
     assert counts[("region", "1083", "all", "all", "covid.ecdc")] == (0, 0)  # nobody, still in the grid
-    # The full grid: 6 geographies x 4 age bands x 4 sexes x 6 definitions.
-    assert len(counts) == 6 * 4 * 4 * 6
+    # The full grid: 6 geographies x 4 age bands x 4 sexes x 7 definitions (six and the model).
+    assert len(counts) == 6 * 4 * 4 * 7
 
 
 def test_week_after(known: tuple[Flask, list[CompiledDefinition]]) -> None:
@@ -148,7 +152,7 @@ def test_sql_equals_python_reference(known: tuple[Flask, list[CompiledDefinition
 def _assert_matches_reference(app: Flask, definitions: list[CompiledDefinition], reports: list[dict[str, Any]],
                               monday: dt.date) -> None:
     counts = _counts(app, definitions, monday)
-    active, cases = reference_w0(reports, monday, definitions, BANDS)
+    active, cases = reference_counts(reports, monday, definitions, W0, BANDS)
     for (geo_type, geo_code, band, sex, key), (n_active, n_cases) in counts.items():
         cell = (geo_type, geo_code, band, sex)
         assert n_active == active[cell], (monday, cell)
@@ -172,15 +176,16 @@ def test_sql_equals_python_reference_on_a_synthetic_population(app: Flask) -> No
     assert total_cases > 50  # the comparison saw many cases, not an empty table
 
 
-def test_unsupported_method_parameters_are_refused() -> None:
+def test_invalid_method_parameters_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown method"):
-        get_method("w1_s2_if2_ex")
+        get_method("w9")
     from scheduler import methods
 
-    later = dataclasses.replace(W0, key="w1", window_weeks=1, min_reports_in_season=2)
-    methods.METHODS["w1"] = later
+    broken = dataclasses.replace(W0, key="broken", window_weeks=-1, min_reports_in_season=0,
+                                 onset_sources=("symptom_start",))
+    methods.METHODS["broken"] = broken
     try:
-        with pytest.raises(ValueError, match="window_weeks=1, min_reports_in_season=2"):
-            get_method("w1")
+        with pytest.raises(ValueError, match="window_weeks=-1.*min_reports_in_season=0.*must end with 'report'"):
+            get_method("broken")
     finally:
-        del methods.METHODS["w1"]
+        del methods.METHODS["broken"]

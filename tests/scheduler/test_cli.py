@@ -25,12 +25,17 @@ def test_aggregate_a_week_then_rerun(app: Flask, runner: FlaskCliRunner) -> None
         build_known_population(connection)
     result = runner.invoke(args=["aggregate", "--week", "2026-W10"])
     assert result.exit_code == 0, result.output
-    assert "aggregating 1 week(s) 2026-W10..2026-W10, 6 definition(s), method(s) w0" in result.output
+    assert ("aggregating 1 week(s) 2026-W10..2026-W10, 7 definition(s), method(s) w0, w1_s2_if2_ex, w0_3w, "
+            "w0_if") in result.output
     assert "2026-W10 w0: active 9, cases" in result.output and "covid.ecdc 6" in result.output
-    assert "576 estimates inserted" in result.output
+    # 6 geographies x 4 bands x 4 sexes x 7 definitions x 4 methods
+    assert "2,688 estimates inserted" in result.output
     again = runner.invoke(args=["aggregate", "--week", "2026-W10"])
-    assert "0 estimates inserted, 0 updated, 576 unchanged" in again.output
-    three = runner.invoke(args=["aggregate", "--week", "2026-W11", "--weeks", "3", "--definition", "cli"])
+    assert "0 estimates inserted, 0 updated, 2,688 unchanged" in again.output
+    w0 = runner.invoke(args=["aggregate", "--week", "2026-W10", "--method", "w0"])
+    assert "method(s) w0, issue" in w0.output and "672 unchanged" in w0.output
+    three = runner.invoke(args=["aggregate", "--week", "2026-W11", "--weeks", "3", "--definition", "cli",
+                                "--method", "w0"])
     assert three.exit_code == 0, three.output
     assert "3 week(s) 2026-W09..2026-W11, 1 definition(s)" in three.output
     everything = runner.invoke(args=["aggregate", "--all"])
@@ -55,12 +60,24 @@ def test_jobs_lists_the_declared_jobs_and_their_runs(app: Flask, runner: FlaskCl
 
     before = runner.invoke(args=["jobs"])
     assert before.exit_code == 0
-    assert "aggregate-recent: Aggregate the current and the previous week [cron minute=7]" in before.output
+    assert "aggregate-recent  Aggregate the current and the previous week" in before.output
+    assert "schedule cron minute=7, late runs allowed for 30 min" in before.output
     assert before.output.count("never run") == len(JOBS)
+    assert "mail outbox: 0 pending, 0 failed" in before.output
     execute(app, next(job for job in JOBS if job.name == "send-mail"))
-    after = runner.invoke(args=["jobs"])
+    broken = next(job for job in JOBS if job.name == "retention")
+    with app.app_context():
+        from reporting.models import OutboxMessage
+
+        db.session.add(OutboxMessage(recipient="x@example.invalid", subject="s", body_text="b", category="login",
+                                     status="failed", attempts=8, last_error="SMTPRecipientsRefused: 550"))
+        db.session.commit()
+    after = runner.invoke(args=["jobs", "--last", "2"])
     assert after.output.count("never run") == len(JOBS) - 1
     assert "succeeded" in after.output and "sent 0, failed 0, retrying 0" in after.output
+    assert "period             outcome    started (UTC)" in after.output
+    assert "1 failed" in after.output and "after 8 attempts: SMTPRecipientsRefused: 550" in after.output
+    assert broken.name in after.output
 
 
 def test_demo_builds_and_rebuilds(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
@@ -75,7 +92,7 @@ def test_demo_builds_and_rebuilds(app: Flask, runner: FlaskCliRunner, tmp_path: 
     with app.app_context():
         reports = _count(WeeklyReport)
         estimates = _count(IncidenceEstimate)
-        assert reports > 250 and estimates == 4 * 6 * 4 * 4 * 6
+        assert reports > 250 and estimates == 4 * 6 * 4 * 4 * 7 * 4  # weeks x grid x definitions x methods
         assert db.session.scalar(select(StaffUser.role)) == "admin"
         assert json.loads(db.session.scalar(select(InstanceFact.value).where(InstanceFact.key == "demo")))[
             "status"] == "built"

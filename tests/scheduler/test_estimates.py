@@ -68,7 +68,7 @@ def test_written_estimates_apply_disclosure(app: Flask) -> None:
             build_known_population(connection)
         definitions = load_definitions(db.session)
         result = aggregate_week(W, definitions, "w0", DAY1, config=_config(app, MIN_ACTIVE=5))
-        assert result.written.inserted == 6 * 4 * 4 * 6 and result.national_active == 9
+        assert result.written.inserted == 6 * 4 * 4 * 7 and result.national_active == 9
         [covid] = _rows(NATION_COVID)
         assert (covid.active, covid.cases, covid.incidence, covid.missing_reason) == (9, 6, 6 / 9, MISSING_NONE)
         assert (covid.lower_95, covid.upper_95) == pytest.approx(poisson_interval(6, 9))
@@ -88,7 +88,7 @@ def test_written_estimates_apply_disclosure(app: Flask) -> None:
 
 
 def test_rerun_is_harmless_and_revisions_are_new_issues(app: Flask) -> None:
-    config = _config(app, MIN_ACTIVE=5)
+    config = _config(app, MIN_ACTIVE=5, SUPPRESS_BELOW=1)  # revisions here, not disclosure: show every count
     with app.app_context():
         with db.engine.begin() as connection:
             build_known_population(connection)
@@ -126,9 +126,106 @@ def test_rerun_is_harmless_and_revisions_are_new_issues(app: Flask) -> None:
         with pytest.raises(ValueError, match="later than"):
             aggregate_week(W, definitions, "w0", DAY1, config=config)
         other_week = aggregate_week(week(1), definitions, "w0", DAY2, config=config)
-        assert other_week.written.inserted == 6 * 4 * 4 * 6  # keys of another week are independent
+        assert other_week.written.inserted == 6 * 4 * 4 * 7  # keys of another week are independent
 
 
 def test_not_a_monday(app: Flask) -> None:
     with app.app_context(), pytest.raises(ValueError, match="not a Monday"):
         aggregate_week(W + dt.timedelta(days=1), load_definitions(db.session), "w0", DAY1)
+
+
+def test_published_rows_carry_intervals_standardisation_participation_and_flags(app: Flask) -> None:
+    """A synthetic week large enough to publish: every derived figure is the statistics module's on the counts."""
+    from scheduler.aggregation import count_weeks, load_strata, load_weights
+    from scheduler.methods import W0
+    from scheduler.statistics import standard_error, standardised_rate, wilson_interval
+    from scheduler.synthetic import Epidemic, generate
+
+    from reporting.models import ParticipationEstimate
+
+    with app.app_context():
+        with db.engine.begin() as connection:
+            generate(connection, participants=1500, weeks=2, seed=9, end_week=W, today=W + dt.timedelta(days=6),
+                     epidemic=Epidemic(covid_peak=0.2), show_progress=False)
+        definitions = load_definitions(db.session, ["covid.ecdc", "any.symptom"])
+        db.session.close()
+        aggregate_week(W, definitions, "w0", DAY1, config=_config(app, PUBLIC_MIN_ACTIVE=100))
+        [row] = _rows(NATION_COVID)
+        with db.engine.connect() as connection:
+            strata = load_strata(connection, "influenzanet")
+            counts = count_weeks(connection, [W], definitions, W0, strata)[W]
+            weights = load_weights(connection, "dk-2024", "influenzanet", strata.bands)
+        nation = ("nation", "DK", "all", "all")
+        covid = [d.key for d in definitions].index("covid.ecdc")
+        active, cases = counts.active[nation], counts.cases[covid][nation]
+        assert (row.active, row.cases, row.missing_reason) == (active, cases, MISSING_NONE) and cases > 50
+        assert (row.wilson_lower_95, row.wilson_upper_95) == pytest.approx(wilson_interval(cases, active))
+        assert row.stderr == pytest.approx(standard_error(cases, active))
+        bands = [("nation", "DK", b, "all") for b in ("0-20", "21-64", "65+")]
+        expected = standardised_rate([counts.cases[covid][c] for c in bands], [counts.active[c] for c in bands],
+                                     weights)
+        assert (row.standardised_incidence, row.standardised_lower_95, row.standardised_upper_95) == pytest.approx(
+            (expected.rate, expected.lower, expected.upper))
+        assert row.public and not row.display_censored and not row.upper_censored
+        band_row = _rows(("nation", "DK", "21-64", "all", "covid.ecdc"))[0]
+        assert band_row.standardised_incidence is None and not band_row.public  # only 'all' rows, nation/region
+        participation = {p.geo_code: p for p in db.session.scalars(select(ParticipationEstimate))}
+        assert participation["DK"].active == active and participation["DK"].registered >= 1400
+        assert participation["DK"].response_rate == pytest.approx(active / participation["DK"].registered)
+        assert participation["DK"].new_profiles is not None
+        assert sum(participation[r].registered for r in ("1081", "1082", "1083", "1084", "1085")) == \
+            participation["DK"].registered
+
+
+def test_a_new_definition_version_is_data_only(app: Flask) -> None:
+    """Adding version 2 of a definition is a row in case_definitions (as a migration inserts it): both versions
+    are computed and every estimate names its version."""
+    from reporting.models import CaseDefinition
+
+    with app.app_context():
+        with db.engine.begin() as connection:
+            build_known_population(connection)
+            connection.execute(CaseDefinition.__table__.insert().values(
+                key="cli", version=2, label_en="CLI v2", label_da="CLI v2", description="fever only",
+                source="test", kind="definition", default_method="w0", rule={"symptom": "fever"}, active=True))
+        try:
+            definitions = load_definitions(db.session, ["cli"])
+            assert [(d.key, d.version) for d in definitions] == [("cli", 1), ("cli", 2)]
+            aggregate_week(W, definitions, "w0", DAY1, config=_config(app, MIN_ACTIVE=5, SUPPRESS_BELOW=1))
+            versions = dict(db.session.execute(select(IncidenceEstimate.definition_version, IncidenceEstimate.cases)
+                                               .where(IncidenceEstimate.geo_type == "nation",
+                                                      IncidenceEstimate.age_band == "all",
+                                                      IncidenceEstimate.sex == "all")).all())
+            assert versions == {1: 1, 2: 2}  # fever and cough: A; fever: A and D
+        finally:
+            with db.engine.begin() as connection:
+                connection.execute(CaseDefinition.__table__.delete().where(CaseDefinition.key == "cli",
+                                                                           CaseDefinition.version == 2))
+
+
+def test_aggregates_version_changes_only_when_published_figures_change(app: Flask) -> None:
+    """The dashboard's figure caches (in every web process) key on this version."""
+    from reporting.aggregates_version import aggregates_version
+
+    config = _config(app, MIN_ACTIVE=5, SUPPRESS_BELOW=1)
+    with app.app_context():
+        with db.engine.begin() as connection:
+            build_known_population(connection)
+        definitions = load_definitions(db.session)
+
+        def version() -> str:
+            with db.engine.connect() as connection:
+                return aggregates_version(connection)
+
+        before = version()
+        aggregate_week(W, definitions, "w0", DAY1, config=config)
+        published = version()
+        assert published != before
+        aggregate_week(W, definitions, "w0", DAY1, config=config)  # nothing changed
+        assert version() == published
+        with db.engine.begin() as connection:  # a late report changes today's issue in place (no new ids)
+            people = People(connection)
+            people.report(people.person(1084, "female", 1990), W)
+        revised = aggregate_week(W, definitions, "w0", DAY1, config=config)
+        assert revised.written.updated > 0 and revised.written.inserted == 0
+        assert version() != published

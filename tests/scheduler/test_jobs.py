@@ -31,11 +31,11 @@ def test_every_job_is_declared_once_with_a_claimable_period() -> None:
 
 def test_scheduler_is_reconciled_from_the_list(app: Flask) -> None:
     scheduler = runner.build(app, background=True)
-    jobs = {job.id: job for job in scheduler.get_jobs()}
+    jobs = {job.id: job for job in scheduler.get_jobs() if not job.id.endswith(":catch-up")}
     assert set(jobs) == {job.name for job in JOBS}
     assert str(scheduler.timezone) == "Europe/Copenhagen"
     final = jobs["aggregate-final"]
-    assert final.coalesce is True and final.max_instances == 1 and final.misfire_grace_time == 6 * 3600
+    assert final.coalesce is True and final.max_instances == 1 and final.misfire_grace_time == 3 * 24 * 3600
     assert "day_of_week='mon'" in str(final.trigger) and "hour='6'" in str(final.trigger)
     # Reconciling again with a shorter list removes what is no longer declared.
     runner.reconcile(scheduler, app, [j for j in JOBS if j.name != "send-mail"])
@@ -119,3 +119,43 @@ def test_background_scheduler_runs_a_job(app: Flask) -> None:
     finally:
         scheduler.shutdown(wait=True)
     assert run is not None and (run.period, run.status, run.detail) == ("once", "succeeded", "saw 1 claim(s)")
+
+
+def test_missed_runs_after_downtime_are_caught_up_once(app: Flask) -> None:
+    tz = ZoneInfo("Europe/Copenhagen")
+    calls: list[str] = []
+    hourly_job = PeriodicJob("test-hourly", "hourly", "cron", {"minute": 7}, hourly, lambda: calls.append("h") or "ok",
+                             misfire_grace_seconds=1800)
+    weekly_job = PeriodicJob("test-weekly", "weekly", "cron", {"day_of_week": "mon", "hour": 6, "minute": 30},
+                             weekly, lambda: calls.append("w") or "ok", misfire_grace_seconds=3 * 24 * 3600)
+    # Down from Monday 05:00 to Wednesday 10:20: the hourly run of 10:07 is within its 30 minutes, the Monday
+    # 06:30 run within its three days; the hourly runs of Monday and Tuesday are past their grace (coalesced away).
+    now = dt.datetime(2026, 3, 4, 10, 20, tzinfo=tz)
+    missed = runner.catch_up(app, [hourly_job, weekly_job], now)
+    assert [(job.name, fire.strftime("%a %H:%M")) for job, fire in missed] == [
+        ("test-hourly", "Wed 10:07"), ("test-weekly", "Mon 06:30")]
+    for job, fire in missed:
+        assert execute(app, job, fire) == "succeeded"
+    with app.app_context():
+        periods = dict(db.session.execute(select(JobRun.job_name, JobRun.period)).all())
+    assert periods == {"test-hourly": "2026-03-04T10", "test-weekly": "2026-W10"}
+    assert runner.catch_up(app, [hourly_job, weekly_job], now) == []  # claimed: nothing more to catch up
+    assert runner.catch_up(app, [hourly_job], dt.datetime(2026, 3, 4, 10, 50, tzinfo=tz)) == []  # past grace
+    assert calls == ["h", "w"]
+    scheduler = runner.build(app, background=True, jobs=[hourly_job], now=dt.datetime(2026, 3, 4, 11, 9, tzinfo=tz))
+    assert {job.id for job in scheduler.get_jobs()} == {"test-hourly", "test-hourly:catch-up"}
+
+
+def test_retention_job_is_declared(app: Flask) -> None:
+    job = next(job for job in JOBS if job.name == "retention")
+    assert execute(app, job) == "succeeded"
+    with app.app_context():
+        detail = db.session.scalar(select(JobRun.detail).where(JobRun.job_name == "retention"))
+    assert detail == "0 reports, 0 unconfirmed accounts, 0 tokens, 0 sessions, 0 mails deleted"
+
+
+def test_apscheduler_output_is_quiet(app: Flask) -> None:
+    import logging
+
+    runner.build(app, background=True, jobs=[])
+    assert logging.getLogger("apscheduler").getEffectiveLevel() >= logging.WARNING

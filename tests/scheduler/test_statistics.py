@@ -70,3 +70,61 @@ def test_invalid_inputs(call: object) -> None:
 def test_no_nan() -> None:
     for cases in (0, 1, 50, 100):
         assert all(math.isfinite(v) for v in (*poisson_interval(cases, 100), *wilson_interval(cases, 100)))
+
+
+# Direct age standardisation with the Fay-Feuer gamma interval.
+from scipy.stats import gamma  # noqa: E402
+
+from scheduler.statistics import standard_error, standardised_rate  # noqa: E402
+
+
+@settings(max_examples=100, deadline=None)
+@given(cases=st.integers(0, 3000), n=st.integers(1, 100_000), level=st.sampled_from([0.9, 0.95, 0.99]))
+def test_fay_feuer_with_one_stratum_is_the_exact_poisson_interval(cases: int, n: int, level: float) -> None:
+    result = standardised_rate([min(cases, n)], [n], [1.0], level)
+    lower, upper = poisson_interval(min(cases, n), n, level)
+    assert result.rate == pytest.approx(min(cases, n) / n, rel=1e-12)
+    assert result.lower == pytest.approx(lower, rel=1e-9, abs=1e-12)
+    assert result.upper == pytest.approx(upper, rel=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), strata=st.integers(1, 5))
+def test_fay_feuer_agrees_with_the_chi_square_form(data: st.DataObject, strata: int) -> None:
+    """Gamma quantiles written as chi-square quantiles (G(p; a, s) = s chi2(p; 2a) / 2), an independent route."""
+    active = data.draw(st.lists(st.integers(1, 5000), min_size=strata, max_size=strata))
+    cases = [data.draw(st.integers(0, n)) for n in active]
+    weights = data.draw(st.lists(st.floats(0.01, 1000), min_size=strata, max_size=strata))
+    result = standardised_rate(cases, active, weights)
+    shares = [w / sum(weights) for w in weights]
+    y = sum(w * c / n for w, c, n in zip(shares, cases, active))
+    v = sum((w / n) ** 2 * c for w, c, n in zip(shares, cases, active))
+    wm = max(w / n for w, n in zip(shares, active))
+    lower = 0.0 if y == 0 else chi2.ppf(0.025, 2 * y * y / v) * (v / y) / 2
+    upper = chi2.ppf(0.975, 2 * (y + wm) ** 2 / (v + wm ** 2)) * ((v + wm ** 2) / (y + wm)) / 2
+    assert result.rate == pytest.approx(y, rel=1e-12, abs=1e-15)
+    assert result.lower == pytest.approx(lower, rel=1e-9, abs=1e-12)
+    assert result.upper == pytest.approx(upper, rel=1e-9)
+    assert result.lower <= result.rate <= result.upper
+
+
+def test_fay_feuer_known_answer() -> None:
+    # Two strata of equal weight: 10 / 100 and 20 / 400. adj = 0.5 * 0.1 + 0.5 * 0.05 = 0.075;
+    # v = 10 * 0.005^2 + 20 * 0.00125^2 = 0.00028125; lower: shape 0.075^2 / v = 20, scale v / 0.075 = 0.00375;
+    # G^-1(0.025; 20) = chi2(0.025; 40) / 2 = 24.4330 / 2 = 12.2165 -> 0.045812.
+    # upper: w_M = 0.005, shape 0.08^2 / 0.00030625 = 20.898, scale 0.00030625 / 0.08 = 0.003828125.
+    result = standardised_rate([10, 20], [100, 400], [3, 3])
+    assert result.rate == pytest.approx(0.075, abs=1e-15)
+    assert result.lower == pytest.approx(0.0458119, abs=1e-6)
+    assert result.upper == pytest.approx(gamma.ppf(0.975, 0.08 ** 2 / 0.00030625, scale=0.003828125), rel=1e-12)
+    assert 0.11 < result.upper < 0.12
+    zero = standardised_rate([0, 0], [100, 400], [1, 1])
+    assert zero.rate == 0 and zero.lower == 0 and zero.upper == pytest.approx(
+        gamma.ppf(0.975, 1, scale=0.005), rel=1e-12)  # w_M = 0.5/100: the Poisson upper bound of 0 in 200
+    with pytest.raises(ValueError, match="at least one active"):
+        standardised_rate([0, 1], [0, 5], [1, 1])
+
+
+def test_standard_error() -> None:
+    assert standard_error(10, 100) == pytest.approx(math.sqrt(0.1 * 0.9 / 100), rel=1e-15)
+    assert standard_error(0, 10) == 0.0

@@ -1,0 +1,344 @@
+"""Views of the citizen API. Thin: they read JSON, call the services (which own the transactions) and
+answer JSON. Every error is a problem document (``reporting.problems``); see ``openapi.py`` for the
+contract, which a test keeps in step with these routes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask_babel import get_locale
+from flask_limiter.util import get_remote_address
+
+from ..accounts import data_rights, profiles, settings
+from ..accounts import service as accounts
+from ..advice import advice_for, person_context
+from ..authz import PUBLIC, access, token
+from ..extensions import csrf, db, limiter
+from ..i18n import LANGUAGES
+from ..models import Municipality
+from ..problems import ProblemError, problem
+from ..questionnaire import Questionnaire, current, validate
+from ..reports import service as reports
+from ..security import Principal, hash_secret, set_principal
+from ..weeks import format_iso_week
+from . import sessions
+from .openapi import document as openapi_document
+from .representations import profile_json, questionnaire_json
+
+bp = Blueprint("citizen_api", __name__, url_prefix="/api/v1/me")
+csrf.exempt(bp)
+
+BEARER = token("citizen")  # enforced by this blueprint's before_request (the bearer is parsed here)
+AUTH_LIMIT = "10/minute"
+SUBMIT_LIMIT = "60/minute"
+READ_LIMIT = "120/minute"
+
+
+def _bearer() -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def rate_key() -> str:
+    presented = _bearer()
+    return f"me:{hash_secret(presented)[:32]}" if presented else f"addr:{get_remote_address()}"
+
+
+class Unauthorized(ProblemError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(401, "Unauthorized", detail)
+
+
+@bp.errorhandler(Unauthorized)
+def _unauthorized(error: Unauthorized) -> Response:
+    response = problem(error.status, error.title, error.detail)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="covidmeter-me"'
+    return response
+
+
+@bp.before_request
+def authenticate() -> None:
+    if request.endpoint is None:
+        return
+    view = current_app.view_functions.get(request.endpoint)
+    if getattr(view, "access_rule", None) != BEARER:
+        return
+    presented = _bearer()
+    if presented is None:
+        raise Unauthorized("Send the session token as 'Authorization: Bearer <token>' (POST /api/v1/me/session).")
+    account_id = sessions.account_for(presented)
+    if account_id is None:
+        raise Unauthorized("The session token is unknown, expired or revoked. Sign in again.")
+    g.api_account_id = account_id
+    set_principal(Principal("citizen", account_id=account_id))
+
+
+def _account_id() -> int:
+    return int(g.api_account_id)
+
+
+def _lang() -> str:
+    return str(get_locale() or "da")
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ProblemError(400, "Bad Request", "The body must be a JSON object (Content-Type: application/json).")
+    return body
+
+
+def _answers(body: dict[str, Any]) -> dict[str, Any]:
+    answers = body.get("answers")
+    if not isinstance(answers, dict):
+        raise ProblemError(400, "Bad Request", "'answers' must be an object: question key -> answer.")
+    return answers
+
+
+def _invalid(errors: dict[str, str]) -> ProblemError:
+    return ProblemError(422, "Unprocessable Content", "Some answers are missing or not valid.", errors=errors)
+
+
+# --- public: the contract and sign-in -----------------------------------------------------------------------
+
+@bp.get("/openapi.json")
+@access(PUBLIC)
+def openapi() -> Any:
+    return jsonify(openapi_document(current_app.config["COVIDMETER_BASE_URL"]))
+
+
+@bp.post("/login")
+@access(PUBLIC)
+@limiter.limit(AUTH_LIMIT, key_func=get_remote_address)
+def login() -> Any:
+    body = _body()
+    email = body.get("email")
+    if not isinstance(email, str):
+        raise ProblemError(400, "Bad Request", "'email' must be a string.")
+    try:
+        accounts.request_login(email)
+    except accounts.InvalidEmail as exc:
+        raise ProblemError(422, "Unprocessable Content", str(exc), errors={"email": str(exc)}) from None
+    # The same answer whether or not the address is registered.
+    return jsonify(status="sent", detail="If the address is registered, a login link has been mailed to it."), 202
+
+
+@bp.post("/session")
+@access(PUBLIC)
+@limiter.limit(AUTH_LIMIT, key_func=get_remote_address)
+def session_create() -> Any:
+    body = _body()
+    link_token = body.get("token")
+    if not isinstance(link_token, str) or not link_token:
+        raise ProblemError(400, "Bad Request", "'token' must be the token from the login link.")
+    try:
+        issued = sessions.exchange_link(link_token)
+    except accounts.LinkNotValid:
+        raise ProblemError(400, "Link not valid", "The link has been used or has expired. Ask for a new one.") from None
+    return jsonify(access_token=issued.access_token, token_type="Bearer",
+                   expires_at=issued.expires_at.isoformat()), 201
+
+
+@bp.delete("/session")
+@access(BEARER)
+def session_delete() -> Any:
+    sessions.revoke(_bearer() or "")
+    return "", 204
+
+
+# --- the account ---------------------------------------------------------------------------------------------
+
+@bp.get("")
+@access(BEARER)
+@limiter.limit(READ_LIMIT, key_func=rate_key)
+def me() -> Any:
+    account_id = _account_id()
+    account = settings.account(account_id)
+    week = reports.current_week()
+    reported = reports.reported_profiles(account_id, week)
+    people = accounts.profiles_of(account_id)
+    body = {
+        "email": account.email, "language": account.language, "week": format_iso_week(week),
+        "reminders": {"weekday": account.reminder_weekday,
+                      "paused_until": account.reminders_paused_until.isoformat() if account.reminders_paused_until else None,
+                      "stopped": account.unsubscribed_at is not None},
+        "profiles": [profile_json(p, reported=p.id in reported) for p in people],
+    }
+    db.session.rollback()
+    return jsonify(body)
+
+
+@bp.patch("/settings")
+@access(BEARER)
+@limiter.limit(READ_LIMIT, key_func=rate_key)
+def settings_update() -> Any:
+    body = _body()
+    account_id = _account_id()
+    account = settings.account(account_id)
+    language = body.get("language", account.language)
+    weekday = body.get("reminder_weekday", account.reminder_weekday)
+    errors = {}
+    if language not in LANGUAGES:
+        errors["language"] = "one of: " + ", ".join(LANGUAGES)
+    if not isinstance(weekday, int) or isinstance(weekday, bool) or not 0 <= weekday <= 6:
+        errors["reminder_weekday"] = "a whole number from 0 (Monday) to 6 (Sunday)"
+    paused = body.get("reminders_paused_until", "unchanged")
+    until: dt.date | None = None
+    if paused not in ("unchanged", None):
+        try:
+            until = dt.date.fromisoformat(str(paused))
+        except ValueError:
+            errors["reminders_paused_until"] = "a date (YYYY-MM-DD) or null"
+    reminders = body.get("reminders", "unchanged")
+    if reminders not in ("unchanged", "on", "off"):
+        errors["reminders"] = "'on' or 'off'"
+    if errors:
+        db.session.rollback()
+        raise _invalid(errors)
+    settings.update_preferences(account_id, language=language, reminder_weekday=weekday)
+    if paused != "unchanged":
+        settings.pause_reminders(account_id, until)
+    if reminders == "off":
+        settings.unsubscribe(account_id, channel="api")
+    elif reminders == "on":
+        settings.resubscribe(account_id)
+    return me()
+
+
+@bp.delete("")
+@access(BEARER)
+def withdraw() -> Any:
+    """Withdraw consent: the account and every answer are deleted now."""
+    data_rights.withdraw(_account_id(), channel="api")
+    return "", 204
+
+
+@bp.get("/export")
+@access(BEARER)
+@limiter.limit("10/minute", key_func=rate_key)
+def export() -> Any:
+    return jsonify(data_rights.export_data(_account_id()))
+
+
+@bp.get("/questionnaires/<key>")
+@access(BEARER)
+@limiter.limit(READ_LIMIT, key_func=rate_key)
+def questionnaire(key: str) -> Any:
+    if key not in ("weekly", "intake"):
+        raise ProblemError(404, "Not Found", "Known questionnaires: weekly, intake.")
+    body = questionnaire_json(current(key))
+    db.session.rollback()
+    return jsonify(body)
+
+
+# --- profiles ------------------------------------------------------------------------------------------------
+
+@bp.post("/profiles")
+@access(BEARER)
+@limiter.limit(READ_LIMIT, key_func=rate_key)
+def profile_create() -> Any:
+    body = _body()
+    relation = body.get("relation")
+    if relation not in profiles.RELATIVE_RELATIONS:
+        raise _invalid({"relation": "one of: " + ", ".join(profiles.RELATIVE_RELATIONS)})
+    intake = current("intake")
+    result = validate(intake, _answers(body), lang=_lang(), today=reports.local_today(), context={"relation": relation})
+    if not result.ok:
+        raise _invalid(result.errors)
+    name = body.get("display_name")
+    try:
+        profile = profiles.add_profile(_account_id(), relation=relation, display_name=name if isinstance(name, str) else None,
+                                       intake=intake, answers=result.answers)
+    except profiles.ProfileRefused:
+        raise ProblemError(409, "Conflict", f"An account can report for at most {profiles.MAX_PROFILES} people.") from None
+    return jsonify(profile_json(profile, reported=False)), 201
+
+
+@bp.put("/profiles/<profile_id>")
+@access(BEARER)
+@limiter.limit(READ_LIMIT, key_func=rate_key)
+def profile_update(profile_id: str) -> Any:
+    body = _body()
+    account_id = _account_id()
+    try:
+        existing = profiles.profile_of(account_id, profile_id)
+    except profiles.ProfileNotFound:
+        raise ProblemError(404, "Not Found", "No such profile.") from None
+    intake = current("intake")
+    result = validate(intake, _answers(body), lang=_lang(), today=reports.local_today(),
+                      context={"relation": existing.relation})
+    if not result.ok:
+        raise _invalid(result.errors)
+    name = body.get("display_name")
+    profile = profiles.update_profile(account_id, profile_id, intake=intake, answers=result.answers,
+                                      display_name=name if isinstance(name, str) else None)
+    reported = profile_id in reports.reported_profiles(account_id, reports.current_week())
+    return jsonify(profile_json(profile, reported=reported))
+
+
+@bp.delete("/profiles/<profile_id>")
+@access(BEARER)
+def profile_delete(profile_id: str) -> Any:
+    try:
+        profiles.delete_profile(_account_id(), profile_id)
+    except profiles.ProfileNotFound:
+        raise ProblemError(404, "Not Found", "No such profile.") from None
+    except profiles.ProfileRefused:
+        raise ProblemError(409, "Conflict", "The account holder's own profile goes only with the account: "
+                                            "DELETE /api/v1/me withdraws.") from None
+    return "", 204
+
+
+# --- reports -------------------------------------------------------------------------------------------------
+
+@bp.post("/profiles/<profile_id>/reports")
+@access(BEARER)
+@limiter.limit(SUBMIT_LIMIT, key_func=rate_key)
+def report_submit(profile_id: str) -> Any:
+    body = _body()
+    submission_id = body.get("submission_id")
+    if not isinstance(submission_id, str) or not reports.SUBMISSION_ID.match(submission_id):
+        raise _invalid({"submission_id": "16-64 characters of A-Z, a-z, 0-9, '_' or '-', new for each report"})
+    questionnaire: Questionnaire = current("weekly")
+    result = validate(questionnaire, _answers(body), lang=_lang(), today=reports.local_today())
+    if not result.ok:
+        raise _invalid(result.errors)
+    try:
+        stored = reports.submit_report(account_id=_account_id(), profile_id=profile_id, submission_id=submission_id,
+                                       questionnaire=questionnaire, answers=result.answers)
+    except reports.ProfileNotFound:
+        raise ProblemError(404, "Not Found", "No such profile.") from None
+    except reports.SubmissionConflict:
+        raise ProblemError(409, "Conflict", "This submission_id was used before with other answers. "
+                                            "Use a new submission_id for a new report.") from None
+    return jsonify(_report_json(profile_id, stored, questionnaire, result.answers)), 200 if stored.replayed else 201
+
+
+def _report_json(profile_id: str, stored: reports.SubmissionResult, questionnaire: Questionnaire,
+                 answers: dict[str, Any]) -> dict[str, Any]:
+    profile = stored.profile if stored.profile is not None else reports.owned_profile(_account_id(), profile_id)
+    region_code = stored.region_code
+    if region_code is None:
+        municipality = db.session.get(Municipality, profile.municipality_code)
+        region_code = municipality.region_code if municipality else None
+    age = stored.week.isocalendar()[0] - profile.birth_year
+    advice = advice_for(answers, lang=_lang(), region_code=region_code,
+                        context=person_context(age=age, intake_answers=profile.intake_answers or {}))
+    return {"profile_id": profile_id, "week": format_iso_week(stored.week), "revision": stored.revision,
+            "replayed": stored.replayed, "questionnaire_version": questionnaire.id, "answers": answers,
+            "advice": [{"key": a.key, "level": a.level, "text": a.text} for a in advice]}
+
+
+@bp.get("/reports")
+@access(BEARER)
+@limiter.limit(READ_LIMIT, key_func=rate_key)
+def history() -> Any:
+    entries = reports.history(_account_id())
+    return jsonify({"profiles": [
+        {"profile_id": profile_id, "reports": [
+            {"week": format_iso_week(e.week), "submitted_at": e.submitted_at.isoformat(), "revision": e.revision,
+             "questionnaire_version": e.questionnaire_version, "no_symptoms": e.no_symptoms,
+             "symptoms": list(e.symptoms)} for e in items]}
+        for profile_id, items in entries.items()]})

@@ -1,0 +1,79 @@
+"""Bearer sessions for the citizen API (mobile apps).
+
+Sign-in reuses the e-mail link: ``POST /api/v1/me/login`` mails the same login link as the web page (and
+answers the same whether or not the address is registered). The app, registered for the link's address
+(an Android App Link / iOS Universal Link on ``/login/link/``), takes the token from the link and spends
+it with ``POST /api/v1/me/session``, which returns a bearer token. The link is spent by the same
+conditional UPDATE as on the web, once, within COVIDMETER_LOGIN_TOKEN_MINUTES; opened in a browser
+instead, the link logs in the browser. The bearer token is a ``user_sessions`` row (only its SHA-256 is
+stored), valid for API_SESSION_DAYS, revoked by ``DELETE /api/v1/me/session`` or by withdrawal. It is
+sent as ``Authorization: Bearer cmm_...``; no cookie is involved, so the API needs no CSRF token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, select, update
+
+from .. import audit
+from ..accounts.service import SIGN_IN_PURPOSES, LinkNotValid
+from ..extensions import db
+from ..models import Account, LoginToken, UserSession, utcnow
+from ..security import Principal, hash_secret, new_secret
+
+PREFIX = "cmm_"
+API_SESSION_DAYS = 30
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    access_token: str
+    expires_at: dt.datetime
+
+
+def exchange_link(secret: str) -> IssuedSession:
+    """Spend a confirmation or login link and open a bearer session (one transaction)."""
+    now = utcnow()
+    token_hash = hash_secret(secret or "")
+    spent = db.session.execute(
+        update(LoginToken)
+        .where(LoginToken.token_hash == token_hash, LoginToken.used_at.is_(None), LoginToken.expires_at > now,
+               LoginToken.purpose.in_(SIGN_IN_PURPOSES))
+        .values(used_at=now).execution_options(synchronize_session=False))
+    if spent.rowcount != 1:
+        db.session.rollback()
+        raise LinkNotValid()
+    token = db.session.scalar(select(LoginToken).where(LoginToken.token_hash == token_hash))
+    account = db.session.get(Account, token.account_id)
+    if account.status == "pending":
+        account.status, account.confirmed_at = "active", now
+    access_token = PREFIX + new_secret()
+    expires_at = now + dt.timedelta(days=API_SESSION_DAYS)
+    db.session.add(UserSession(session_hash=hash_secret(access_token), account_id=account.id, expires_at=expires_at))
+    audit.record("account.login", target=f"account:{account.id}", principal=Principal("citizen", account_id=account.id),
+                 purpose=token.purpose, channel="api")
+    db.session.commit()
+    return IssuedSession(access_token, expires_at)
+
+
+_SESSION = select(UserSession.account_id, UserSession.expires_at, UserSession.revoked_at).where(
+    UserSession.session_hash == bindparam("session_hash"))
+
+
+def account_for(access_token: str) -> int | None:
+    """The account of a live bearer session (one indexed look-up), else None."""
+    if not access_token.startswith(PREFIX):
+        return None
+    row = db.session.connection().execute(_SESSION, {"session_hash": hash_secret(access_token)}).one_or_none()
+    if row is None or row.account_id is None or row.revoked_at is not None or row.expires_at <= utcnow():
+        return None
+    return row.account_id
+
+
+def revoke(access_token: str) -> None:
+    db.session.execute(update(UserSession).where(UserSession.session_hash == hash_secret(access_token),
+                                                 UserSession.revoked_at.is_(None))
+                       .values(revoked_at=utcnow()).execution_options(synchronize_session=False))
+    db.session.commit()

@@ -1,0 +1,91 @@
+"""Retention: delete what is past its time (privacy by design), without changing what was published.
+
+What goes (periods from configuration, in days):
+
+- raw weekly reports (with their revisions and submission ids), COVIDMETER_RETENTION_REPORT_DAYS: whole
+  Influenzanet seasons (1 September - 31 August) that ended before today minus the period. Purging by season
+  keeps every method exact for the seasons that remain, because every look-back a method makes (season counts,
+  weeks reported so far, the first report of the season) stays inside one season; only the same-episode rule
+  and the activity window look a few weeks back, which ``first_recomputable_week`` covers;
+- accounts never confirmed, COVIDMETER_RETENTION_UNCONFIRMED_DAYS after sign-up (with what hangs on them);
+- login tokens spent or expired, and sessions ended or revoked, COVIDMETER_RETENTION_TOKEN_DAYS ago;
+- sent and finally failed outbox mail, COVIDMETER_RETENTION_MAIL_DAYS after it was written.
+
+Published estimates stay. The purge records its horizon (``instance_facts`` key 'reports_purged_before'), and
+the aggregation skips every week whose inputs may have been purged, so re-running an old week can never
+publish a "revision" that only reflects deleted data (docs/methods.md, "Retention and revisions").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, or_, select
+
+from reporting.models import (Account, InstanceFact, LoginToken, OutboxMessage, ReportRevision, ReportSubmission,
+                              UserSession, WeeklyReport, utcnow)
+from reporting.weeks import season_of
+
+PURGE_FACT = "reports_purged_before"
+
+
+def purged_before(connection: Connection) -> dt.date | None:
+    """Reports of weeks before this date have been deleted by retention (None: never)."""
+    value = connection.scalar(select(InstanceFact.value).where(InstanceFact.key == PURGE_FACT))
+    return dt.date.fromisoformat(value) if value else None
+
+
+def first_recomputable_week(horizon: dt.date, method: Any) -> dt.date:
+    """The first Monday whose estimates for ``method`` depend on no purged report: the season starts at the
+    horizon; the activity window and the same-episode look-back reach back a few weeks more."""
+    back = method.window_weeks + math.ceil((method.same_episode_days or 0) / 7) + 1
+    first_monday = horizon + dt.timedelta(days=(7 - horizon.weekday()) % 7)
+    return first_monday + dt.timedelta(weeks=back)
+
+
+def report_horizon(today: dt.date, days: int) -> dt.date:
+    """Reports of weeks before this date (a season start) are older than ``days`` whatever their day."""
+    cutoff = today - dt.timedelta(days=days)
+    return dt.date(season_of(cutoff), 9, 1)
+
+
+def purge(engine: Engine, config: Mapping[str, Any], today: dt.date, now: dt.datetime | None = None) -> dict[str, int]:
+    """Delete what is past its retention period, in one transaction; returns counts by kind."""
+    now = now or utcnow()
+    horizon = report_horizon(today, int(config["COVIDMETER_RETENTION_REPORT_DAYS"]))
+    tokens_before = now - dt.timedelta(days=int(config["COVIDMETER_RETENTION_TOKEN_DAYS"]))
+    counts: dict[str, int] = {}
+    reports = WeeklyReport.__table__
+    with engine.begin() as connection:
+        old = select(reports.c.id).where(reports.c.week < horizon)
+        connection.execute(delete(ReportRevision.__table__).where(ReportRevision.__table__.c.report_id.in_(old)))
+        connection.execute(delete(ReportSubmission.__table__).where(
+            ReportSubmission.__table__.c.report_id.in_(old)))
+        counts["reports"] = connection.execute(delete(reports).where(reports.c.week < horizon)).rowcount
+        if counts["reports"]:
+            previous = purged_before(connection)
+            if previous is None or horizon > previous:
+                facts = InstanceFact.__table__
+                connection.execute(delete(facts).where(facts.c.key == PURGE_FACT))
+                connection.execute(facts.insert().values(key=PURGE_FACT, value=horizon.isoformat(), recorded_at=now))
+        accounts = Account.__table__
+        counts["unconfirmed accounts"] = connection.execute(delete(accounts).where(
+            accounts.c.status == "pending", accounts.c.confirmed_at.is_(None),
+            accounts.c.created_at < now - dt.timedelta(days=int(config["COVIDMETER_RETENTION_UNCONFIRMED_DAYS"])))
+        ).rowcount
+        tokens = LoginToken.__table__
+        counts["tokens"] = connection.execute(delete(tokens).where(or_(
+            and_(tokens.c.used_at.is_not(None), tokens.c.used_at < tokens_before),
+            tokens.c.expires_at < tokens_before))).rowcount
+        sessions = UserSession.__table__
+        counts["sessions"] = connection.execute(delete(sessions).where(or_(
+            sessions.c.expires_at < tokens_before,
+            and_(sessions.c.revoked_at.is_not(None), sessions.c.revoked_at < tokens_before)))).rowcount
+        outbox = OutboxMessage.__table__
+        counts["mails"] = connection.execute(delete(outbox).where(
+            outbox.c.status.in_(("sent", "failed")),
+            outbox.c.created_at < now - dt.timedelta(days=int(config["COVIDMETER_RETENTION_MAIL_DAYS"])))).rowcount
+    return counts
