@@ -118,6 +118,18 @@ def _jsonl(rows: list[dict[str, object]]) -> Response:
     return Response(body, mimetype=JSONL, headers={"Content-Type": f"{JSONL}; charset=utf-8"})
 
 
+def _incidence(query: export.ExportQuery, kind: str, filename_prefix: str) -> Response:
+    """The incidence rows of ``query`` in the format ``kind`` (csv, json or jsonl); ends the transaction
+    (the audit record and the token's last use are committed with it)."""
+    rows = export.export_rows(query)
+    db.session.commit()
+    if kind == "csv":
+        return _csv(rows, f"{filename_prefix}-{query.definition.key}.csv")
+    if kind == "jsonl":
+        return _jsonl(rows)
+    return jsonify(meta=export.meta(query, utcnow(), len(rows)), rows=rows)
+
+
 def _failed_authentication(response: Response) -> bool:
     return response.status_code == 401
 
@@ -137,28 +149,19 @@ limiter.shared_limit(FAILED_AUTH_LIMIT, scope="api-auth-failures", key_func=get_
 @bp.get("/incidence.csv")
 @access(token(EXPORT_SCOPE))
 def incidence_csv() -> Response:
-    query = _export("csv")
-    rows = export.export_rows(query)
-    db.session.commit()
-    return _csv(rows, f"covidmeter-incidence-{query.definition.key}.csv")
+    return _incidence(_export("csv"), "csv", "covidmeter-incidence")
 
 
 @bp.get("/incidence.json")
 @access(token(EXPORT_SCOPE))
 def incidence_json() -> Response:
-    query = _export("json")
-    rows = export.export_rows(query)
-    db.session.commit()
-    return jsonify(meta=export.meta(query, utcnow(), len(rows)), rows=rows)
+    return _incidence(_export("json"), "json", "covidmeter-incidence")
 
 
 @bp.get("/incidence.jsonl")
 @access(token(EXPORT_SCOPE))
 def incidence_jsonl() -> Response:
-    query = _export("jsonl")
-    rows = export.export_rows(query)
-    db.session.commit()
-    return _jsonl(rows)
+    return _incidence(_export("jsonl"), "jsonl", "covidmeter-incidence")
 
 
 @bp.get("/influenzanet.csv")
@@ -182,30 +185,21 @@ def _open_query(kind: str) -> export.ExportQuery:
 @limiter.limit(OPEN_DATA_RATE_LIMIT, key_func=get_remote_address)
 @access(PUBLIC)
 def open_incidence_csv() -> Response:
-    query = _open_query("csv")
-    rows = export.export_rows(query)
-    db.session.commit()
-    return _csv(rows, f"covidmeter-open-incidence-{query.definition.key}.csv")
+    return _incidence(_open_query("csv"), "csv", "covidmeter-open-incidence")
 
 
 @bp.get("/open/incidence.json")
 @limiter.limit(OPEN_DATA_RATE_LIMIT, key_func=get_remote_address)
 @access(PUBLIC)
 def open_incidence_json() -> Response:
-    query = _open_query("json")
-    rows = export.export_rows(query)
-    db.session.commit()
-    return jsonify(meta=export.meta(query, utcnow(), len(rows)), rows=rows)
+    return _incidence(_open_query("json"), "json", "covidmeter-open-incidence")
 
 
 @bp.get("/open/incidence.jsonl")
 @limiter.limit(OPEN_DATA_RATE_LIMIT, key_func=get_remote_address)
 @access(PUBLIC)
 def open_incidence_jsonl() -> Response:
-    query = _open_query("jsonl")
-    rows = export.export_rows(query)
-    db.session.commit()
-    return _jsonl(rows)
+    return _incidence(_open_query("jsonl"), "jsonl", "covidmeter-open-incidence")
 
 
 # --- documentation ---------------------------------------------------------------------------------------
