@@ -7,7 +7,8 @@ episodes of illness with onset, duration, symptoms and "same illness" on continu
 wave. The rows are filled like the citizen service fills them (stratum copied onto the report, onset = first
 known of fever start, symptom start, report date, and its ISO week).
 
-During the load the secondary indexes of ``weekly_reports`` are dropped and foreign-key triggers are off for
+The generated column ``case_flags`` (scheduler/caseflags.py) is filled by PostgreSQL during the COPY, as it is
+when the service writes a report. During the load the secondary indexes of ``weekly_reports`` are dropped and foreign-key triggers are off for
 the loading session (``session_replication_role = replica``); both are restored at the end (the indexes are
 rebuilt under their migration names), then the tables are analysed.
 """
@@ -30,6 +31,10 @@ INDEXES = {
                                          "uq_weekly_reports_profile_id_week UNIQUE (profile_id, week)",
     "ix_weekly_reports_week_region": "CREATE INDEX ix_weekly_reports_week_region ON weekly_reports (week, region_code)",
     "ix_weekly_reports_onset_week": "CREATE INDEX ix_weekly_reports_onset_week ON weekly_reports (onset_week)",
+    "ix_weekly_reports_late_onset": "CREATE INDEX ix_weekly_reports_late_onset ON weekly_reports (onset_week) "
+                                    "WHERE onset_week < week",
+    "ix_weekly_reports_same_illness": "CREATE INDEX ix_weekly_reports_same_illness ON weekly_reports (week) "
+                                      "WHERE same_illness = 'yes' AND onset_week = week",
 }
 ILLNESS_SYMPTOMS = {  # probability of each symptom in an episode (illustrative, as scheduler.synthetic)
     "covid": {"fever": 0.45, "chills": 0.25, "runny_nose": 0.30, "sore_throat": 0.40, "cough": 0.60,

@@ -7,6 +7,7 @@ from alembic import context
 from sqlalchemy import pool
 
 from reporting.db import make_engine
+from reporting.migrate import include_object
 from reporting.models import Base
 from reporting.models.base import UTCDateTime
 
@@ -23,7 +24,7 @@ def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
 
 def run_migrations_offline() -> None:
     context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
-                      literal_binds=True, render_as_batch=True, compare_type=True)
+                      literal_binds=True, render_as_batch=True, compare_type=True, include_object=include_object)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -41,7 +42,7 @@ def run_migrations_online() -> None:
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                      compare_type=True, render_item=render_item)
+                      compare_type=True, render_item=render_item, include_object=include_object)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -30,14 +30,15 @@ from zoneinfo import ZoneInfo
 
 from dataclasses import replace
 
-from sqlalchemy import (Connection, Date, Engine, Integer, String, and_, case, func, literal, null, or_, select,
-                        union_all)
+from sqlalchemy import (BigInteger, Connection, Date, Engine, Integer, String, and_, case, func, literal, literal_column, null,
+                        select, union_all)
 
 from reporting.aggregates_version import bump_aggregates_version
 from reporting.models import (MISSING_NONE, MISSING_PRIVACY, SEXES, AgeBand, IncidenceEstimate, Municipality,
                               Profile, Region, StandardPopulation, WeeklyReport)
 from reporting.weeks import season_of
 
+from . import caseflags
 from .definitions import CompiledDefinition
 from .disclosure import (DisclosurePolicy, PublishedValues, TableDisclosure, disclose_table, protect, public_rows,
                          published, table_relations)
@@ -103,16 +104,196 @@ def _season_bounds(monday: dt.date) -> tuple[dt.date, dt.date]:
     return dt.date(year, 9, 1), dt.date(year + 1, 8, 31)
 
 
+class _Rules:
+    """The method's per-report rules as SQL over an alias of ``weekly_reports`` (shared by both statements)."""
+
+    def __init__(self, method: Method, bands: Sequence[Band], bits: Mapping[tuple[str, int], int]) -> None:
+        self.method, self.bands, self.bits = method, bands, bits
+        self.reports = WeeklyReport.__table__
+
+    def flagged(self, d: CompiledDefinition) -> bool:
+        return (d.key, d.version) in self.bits
+
+    def holds(self, d: CompiledDefinition, t: Any) -> Any:
+        """Definition ``d`` holds for the report row: its bit of the stored case flags when there is one built
+        from exactly this rule (scheduler.caseflags), else the rule itself."""
+        bit = self.bits.get((d.key, d.version))
+        if bit is None:
+            return d.sql(t)
+        return literal_column(f"{t.name}.{caseflags.COLUMN}", BigInteger).op("&")(literal_column(str(1 << bit))) != 0
+
+    def band(self, r: Any) -> Any:
+        return case(*[(r.c.age_years.between(b.min_age, b.max_age), literal(b.label, String)) for b in self.bands],
+                    else_=null())
+
+    def eligible(self, r: Any) -> list[Any]:
+        """Conditions on a report row that may count at all (ignore-first-report: an earlier report of the
+        same season exists)."""
+        if not self.method.ignore_first_report:
+            return []
+        earlier = self.reports.alias("earlier")
+        # "Not the first report of its season": a correlated MIN that one probe of the (profile_id, week) index
+        # answers per row.
+        first = (select(func.min(earlier.c.week))
+                 .where(earlier.c.profile_id == r.c.profile_id, earlier.c.week >= season_start(r.c.week))
+                 .scalar_subquery())
+        return [r.c.week > first]
+
+    def onset(self, t: Any) -> Any:
+        """The onset week of a report row under the method's onset rule."""
+        if self.method.uses_stored_onset:
+            return t.c.onset_week
+        dated = [(t.c[source].is_not(None), monday_of(t.c[source]))
+                 for source in self.method.onset_sources if source != "report"]
+        return case(*dated, else_=t.c.week) if dated else t.c.week
+
+    def continues_episode(self, t: Any) -> Any:
+        """The report answered "same illness" within ``same_episode_days`` of the profile's previous report
+        (None when the method has no same-episode rule). Every operand is a definite boolean (never NULL), so
+        NOT keeps reports that did not answer; the cheap tests come first, so the look-up of the previous
+        report runs only for reports that answered "same illness"."""
+        if self.method.same_episode_days is None:
+            return None
+        previous = self.reports.alias("previous")
+        previous_submitted = (select(previous.c.submitted_at)
+                              .where(previous.c.profile_id == t.c.profile_id, previous.c.week < t.c.week)
+                              .order_by(previous.c.week.desc()).limit(1).scalar_subquery())
+        return and_(t.c.same_illness.is_not(None), t.c.same_illness == "yes", previous_submitted.is_not(None),
+                    days_between(t.c.submitted_at, previous_submitted) <= self.method.same_episode_days)
+
+    def new_episode(self, t: Any) -> list[Any]:
+        """Conditions for a report that starts a new episode (the same-episode rule)."""
+        same = self.continues_episode(t)
+        return [] if same is None else [~same]
+
+
 def count_statement(weeks: Sequence[dt.date], definitions: Sequence[CompiledDefinition], method: Method,
-                    bands: Sequence[Band]) -> Any:
+                    bands: Sequence[Band], bits: Mapping[tuple[str, int], int] | None = None) -> Any:
     """The one SELECT that counts active participants and cases of the given weeks for every cell and
     definition (no definitions: active participants only). Rows: week, geo_type, region_code, age_band, sex,
-    active, case_0 .. case_n."""
+    active, case_0 .. case_n. ``bits``: the stored case flags to read instead of evaluating rules
+    (scheduler.caseflags.usable_bits)."""
     weeks = sorted(set(weeks))
     if not weeks:
         raise ValueError("no weeks to aggregate")
-    reports = WeeklyReport.__table__
+    rules = _Rules(method, bands, bits or {})
+    if method.window_weeks == 0:
+        finest = _finest_without_window(weeks, definitions, rules)
+    else:
+        finest = _finest_with_window(weeks, definitions, rules)
+    return _with_margins(finest, len(definitions))
+
+
+def _in_weeks(column: Any, weeks: Sequence[dt.date]) -> Any:
+    """``column`` is one of the (sorted) Mondays: a range test when they are consecutive (one comparison per
+    row instead of up to 53)."""
+    if weeks == weeks_between(weeks[0], weeks[-1]):
+        return column.between(weeks[0], weeks[-1])
+    return column.in_(weeks)
+
+
+def _finest_without_window(weeks: Sequence[dt.date], definitions: Sequence[CompiledDefinition],
+                           rules: _Rules) -> Any:
+    """Counts of the finest cells when active in W means a report of W (w0, w0_3w, w0_if).
+
+    Two parts, added cell by cell:
+
+    - ``simple``: one pass over the reports of the weeks, grouped by cell: every (eligible) report is one
+      active participant, and a case of definition i when its own onset is in its week, the definition holds
+      and it did not answer "same illness" (so it certainly starts a new episode; without a same-episode rule
+      every such report does). No join and no look-up:
+      the plan is a (parallel) scan and a hash aggregate, like a hand-written GROUP BY.
+    - ``extra``: the cases the simple rule cannot see, found among the few reports that may carry them:
+      reports of W that answered "same illness" but start a new episode all the same (the previous report is
+      missing or older than the method's episode gap), and reports of W+1 .. W+L whose onset is in W (a cough
+      that began on Sunday, reported on Monday). Per (participant, W) one 0/1 flag per definition; a flag
+      adds a case to the cell of the participant's report of W (who must be active in W) unless ``simple``
+      counted it already. This part's cost grows with the number of such reports, not with the panel.
+    """
+    method, reports = rules.method, rules.reports
+    columns = [f"case_{i}" for i in range(len(definitions))]
+
+    def participation(r: Any) -> list[Any]:
+        """Conditions for the report of W to make its participant active in W (beyond being eligible)."""
+        s = reports.alias("s")
+        conditions = []
+        if method.min_reports_in_season > 1:
+            conditions.append(select(func.count()).where(
+                s.c.profile_id == r.c.profile_id, s.c.week >= season_start(r.c.week),
+                season_start(s.c.week) == season_start(r.c.week)).scalar_subquery() >= method.min_reports_in_season)
+        if method.min_weeks_reported > 1:
+            conditions.append(select(func.count()).where(
+                s.c.profile_id == r.c.profile_id, s.c.week.between(season_start(r.c.week), r.c.week)
+            ).scalar_subquery() >= method.min_weeks_reported)
+        return conditions
+
+    def simple_case(r: Any, d: CompiledDefinition) -> Any:
+        own = [rules.onset(r) == r.c.week]
+        if method.same_episode_days is not None:  # without the rule every own onset starts an episode
+            own.append(r.c.same_illness.is_distinct_from("yes"))
+        # The cheapest test first: a stored flag (0 on most reports) before the onset, the onset before a rule.
+        return and_(rules.holds(d, r), *own) if rules.flagged(d) else and_(*own, rules.holds(d, r))
+
+    def by_cell(rows: Any, active: Any) -> Any:
+        """Group a derived table of (w, region_code, age_band, sex, case_0..) rows by cell (the age band is a
+        column here, so PostgreSQL sees the same grouping expression in SELECT and GROUP BY)."""
+        return (select(rows.c.w, rows.c.region_code, rows.c.age_band, rows.c.sex, active.label("active"),
+                       *[func.sum(rows.c[name]).label(name) for name in columns])
+                .group_by(rows.c.w, rows.c.region_code, rows.c.age_band, rows.c.sex))
+
+    r = reports.alias("r")
+    simple_rows = (select(r.c.week.label("w"), r.c.region_code, rules.band(r).label("age_band"), r.c.sex,
+                          *[case((simple_case(r, d), 1), else_=0).label(name) for d, name in zip(definitions, columns)])
+                   .where(_in_weeks(r.c.week, weeks), *rules.eligible(r), *participation(r)).subquery("simple_rows"))
+    simple = by_cell(simple_rows, func.count())
+    if not definitions:
+        return simple.cte("finest")
+
+    # The reports that may carry a case the simple rule missed, with the week W they count in.
+    o = reports.alias("o")
+    lookahead = method.onset_lookahead_weeks
+    own = (select(o.c.profile_id, o.c.week.label("w"),
+                  *[case((and_(rules.holds(d, o), *rules.new_episode(o)), 1), else_=0).label(name)
+                    for d, name in zip(definitions, columns)])
+           # Literals and this order (not bound parameters) let both engines match the partial index of 0005.
+           .where(o.c.same_illness == literal_column("'yes'"), rules.onset(o) == o.c.week, _in_weeks(o.c.week, weeks)))
+    candidates = [own] if method.same_episode_days is not None else []
+    if lookahead > 0:
+        late = reports.alias("late")
+        onset = rules.onset(late)
+        # ``onset < week`` first: on the stored onset it is the predicate of a small partial index.
+        candidates.append(
+            select(late.c.profile_id, onset.label("w"),
+                   *[case((and_(rules.holds(d, late), *rules.new_episode(late)), 1), else_=0).label(name)
+                     for d, name in zip(definitions, columns)])
+            .where(onset < late.c.week, _in_weeks(onset, weeks),
+                   late.c.week.between(weeks[0] + dt.timedelta(weeks=1), weeks[-1] + dt.timedelta(weeks=lookahead)),
+                   date_diff_days(late.c.week, onset) <= 7 * lookahead, *rules.eligible(late)))
+    if not candidates:
+        return simple.cte("finest")
+    found = union_all(*candidates).subquery("found")
+    flags = (select(found.c.profile_id, found.c.w, *[func.max(found.c[name]).label(name) for name in columns])
+             .group_by(found.c.profile_id, found.c.w).subquery("flags"))
+    # The participant's report of W: active in W (the same conditions as ``simple``), and its stratum.
+    a = reports.alias("a")
+    extra_rows = (select(a.c.week.label("w"), a.c.region_code, rules.band(a).label("age_band"), a.c.sex,
+                         *[case((and_(flags.c[name] == 1, ~simple_case(a, d)), 1), else_=0).label(name)
+                           for d, name in zip(definitions, columns)])
+                  .select_from(flags.join(a, and_(a.c.profile_id == flags.c.profile_id, a.c.week == flags.c.w)))
+                  .where(*rules.eligible(a), *participation(a)).subquery("extra_rows"))
+    extra = by_cell(extra_rows, literal(0, Integer))
+    both = union_all(simple, extra).subquery("both")
+    return (select(both.c.w, both.c.region_code, both.c.age_band, both.c.sex, func.sum(both.c.active).label("active"),
+                   *[func.sum(both.c[name]).label(name) for name in columns])
+            .group_by(both.c.w, both.c.region_code, both.c.age_band, both.c.sex).cte("finest"))
+
+
+def _finest_with_window(weeks: Sequence[dt.date], definitions: Sequence[CompiledDefinition], rules: _Rules) -> Any:
+    """Counts of the finest cells when active in W means a report in W-k .. W+k (k > 0, w1_s2_if2_ex): one row
+    per (participant, W) with the stratum of the nearest report, joined with the participant's onsets in W."""
+    method, reports = rules.method, rules.reports
     k, lookahead = method.window_weeks, method.onset_lookahead_weeks
+    columns = [f"case_{i}" for i in range(len(definitions))]
 
     # The target weeks with the bounds each needs (a tiny derived table; plain SELECTs of literals in UNION ALL
     # work on every engine).
@@ -122,118 +303,58 @@ def count_statement(weeks: Sequence[dt.date], definitions: Sequence[CompiledDefi
                literal(_season_bounds(w)[0], Date).label("season_start"),
                literal(_season_bounds(w)[1], Date).label("season_end")) for w in weeks]).cte("target")
 
-    def eligible(r: Any) -> list[Any]:
-        """Conditions on a report row that may count at all (ignore-first-report: an earlier report of the
-        same season exists)."""
-        if not method.ignore_first_report:
-            return []
-        earlier = reports.alias("earlier")
-        # "Not the first report of its season": a correlated MIN that one probe of the (profile_id, week) index
-        # answers per row.
-        first = (select(func.min(earlier.c.week))
-                 .where(earlier.c.profile_id == r.c.profile_id, earlier.c.week >= season_start(r.c.week))
-                 .scalar_subquery())
-        return [r.c.week > first]
-
-    def onset_of(t: Any) -> Any:
-        """The onset week of a report row under the method's onset rule."""
-        if method.uses_stored_onset:
-            return t.c.onset_week
-        dated = [(t.c[source].is_not(None), monday_of(t.c[source]))
-                 for source in method.onset_sources if source != "report"]
-        return case(*dated, else_=t.c.week) if dated else t.c.week
-
-    def new_episode(t: Any) -> list[Any]:
-        """Conditions for a report that starts a new episode (the same-episode rule)."""
-        if method.same_episode_days is None:
-            return []
-        previous = reports.alias("previous")
-        previous_submitted = (select(previous.c.submitted_at)
-                              .where(previous.c.profile_id == t.c.profile_id, previous.c.week < t.c.week)
-                              .order_by(previous.c.week.desc()).limit(1).scalar_subquery())
-        # Every operand is a definite boolean (never NULL), so NOT keeps reports that did not answer.
-        same_episode = and_(t.c.same_illness.is_not(None), t.c.same_illness == "yes",
-                            previous_submitted.is_not(None),
-                            days_between(t.c.submitted_at, previous_submitted) <= method.same_episode_days)
-        return [~same_episode]
-
-    case_columns = [f"case_{i}" for i in range(len(definitions))]
-    # With no activity window, the active row of (participant, W) IS the report of W: its own onset in W is
-    # evaluated in the same pass over the rows, and only reports of later weeks (few: symptoms reported late)
-    # go through the separate onsets part. The order inside each AND puts the cheap tests first, so the
-    # same-episode look-up runs only for matching reports that answered "same illness".
-    inline = k == 0 and bool(definitions)
-
     # Active participants: one row per (participant, week W) with the stratum of the nearest report.
     r = reports.alias("r")
-    own = ([case((and_(onset_of(r) == r.c.week, d.sql(r), *new_episode(r)), 1), else_=0).label(f"own_{name}")
-            for d, name in zip(definitions, case_columns)] if inline else [])
-    age_band = case(*[(r.c.age_years.between(b.min_age, b.max_age), literal(b.label, String)) for b in bands],
-                    else_=null())
-    needs_target = k > 0 or method.min_reports_in_season > 1 or method.min_weeks_reported > 1
-    if k == 0 and not needs_target:
-        active = (select(r.c.profile_id, r.c.week.label("w"), r.c.region_code, age_band.label("age_band"),
-                         r.c.sex, *own).where(r.c.week.in_(weeks), *eligible(r)).cte("active"))
-    else:
-        if k == 0:
-            joined = r.join(target, r.c.week == target.c.week)
-        else:
-            joined = r.join(target, r.c.week.between(target.c.lo, target.c.hi))
-        columns = [r.c.profile_id, target.c.week.label("w"), r.c.region_code, age_band.label("age_band"), r.c.sex,
-                   target.c.season_start, target.c.season_end, *own]
-        if k > 0:
-            nearest = func.row_number().over(
-                partition_by=(r.c.profile_id, target.c.week),
-                order_by=(func.abs(date_diff_days(r.c.week, target.c.week)), r.c.week))
-            columns.append(nearest.label("rank"))
-        candidates = select(*columns).select_from(joined).where(
-            r.c.week.between(weeks[0] - dt.timedelta(weeks=k), weeks[-1] + dt.timedelta(weeks=k)), *eligible(r)
-        ).cte("candidates")
-        s = reports.alias("s")
-        conditions = [candidates.c["rank"] == 1] if k > 0 else []
-        if method.min_reports_in_season > 1:
-            conditions.append(select(func.count()).where(
-                s.c.profile_id == candidates.c.profile_id,
-                s.c.week.between(candidates.c.season_start, candidates.c.season_end)).scalar_subquery()
-                >= method.min_reports_in_season)
-        if method.min_weeks_reported > 1:
-            conditions.append(select(func.count()).where(
-                s.c.profile_id == candidates.c.profile_id,
-                s.c.week.between(candidates.c.season_start, candidates.c.w)).scalar_subquery()
-                >= method.min_weeks_reported)
-        active = (select(candidates.c.profile_id, candidates.c.w, candidates.c.region_code,
-                         candidates.c.age_band, candidates.c.sex, *[candidates.c[c.name] for c in own])
-                  .where(*conditions).cte("active"))
+    joined = r.join(target, r.c.week.between(target.c.lo, target.c.hi))
+    nearest = func.row_number().over(
+        partition_by=(r.c.profile_id, target.c.week),
+        order_by=(func.abs(date_diff_days(r.c.week, target.c.week)), r.c.week))
+    candidates = select(r.c.profile_id, target.c.week.label("w"), r.c.region_code, rules.band(r).label("age_band"),
+                        r.c.sex, target.c.season_start, target.c.season_end, nearest.label("rank")
+                        ).select_from(joined).where(
+        r.c.week.between(weeks[0] - dt.timedelta(weeks=k), weeks[-1] + dt.timedelta(weeks=k)), *rules.eligible(r)
+    ).cte("candidates")
+    s = reports.alias("s")
+    conditions = [candidates.c["rank"] == 1]
+    if method.min_reports_in_season > 1:
+        conditions.append(select(func.count()).where(
+            s.c.profile_id == candidates.c.profile_id,
+            s.c.week.between(candidates.c.season_start, candidates.c.season_end)).scalar_subquery()
+            >= method.min_reports_in_season)
+    if method.min_weeks_reported > 1:
+        conditions.append(select(func.count()).where(
+            s.c.profile_id == candidates.c.profile_id,
+            s.c.week.between(candidates.c.season_start, candidates.c.w)).scalar_subquery()
+            >= method.min_weeks_reported)
+    active = (select(candidates.c.profile_id, candidates.c.w, candidates.c.region_code,
+                     candidates.c.age_band, candidates.c.sex).where(*conditions).cte("active"))
 
-    # Reports carrying an onset in W: one row per (participant, W) with one 0/1 column per definition (only the
-    # reports of later weeks when the report of W was evaluated inline above).
+    # Reports carrying an onset in W: one row per (participant, W) with one 0/1 column per definition.
     if definitions:
         o = reports.alias("o")
-        onset = onset_of(o)
-        first_week = weeks[0] + dt.timedelta(weeks=1) if inline else weeks[0]
-        conditions = [onset.in_(weeks), o.c.week.between(first_week, weeks[-1] + dt.timedelta(weeks=lookahead)),
-                      date_diff_days(o.c.week, onset) <= 7 * lookahead, *eligible(o), *new_episode(o)]
-        if inline:
-            conditions.append(o.c.week > onset)
+        onset = rules.onset(o)
         onsets = (select(o.c.profile_id, onset.label("w"),
-                         *[func.max(case((d.sql(o), 1), else_=0)).label(name)
-                           for d, name in zip(definitions, case_columns)])
-                  .where(*conditions).group_by(o.c.profile_id, onset).cte("onsets"))
-        if inline:
-            flags = [case((or_(active.c[f"own_{name}"] == 1, onsets.c[name] == 1), 1), else_=0).label(name)
-                     for name in case_columns]
-        else:
-            flags = [func.coalesce(onsets.c[name], 0).label(name) for name in case_columns]
-        person = (select(active.c.w, active.c.region_code, active.c.age_band, active.c.sex, *flags)
+                         *[func.max(case((rules.holds(d, o), 1), else_=0)).label(name)
+                           for d, name in zip(definitions, columns)])
+                  .where(onset.in_(weeks), o.c.week.between(weeks[0], weeks[-1] + dt.timedelta(weeks=lookahead)),
+                         date_diff_days(o.c.week, onset) <= 7 * lookahead, *rules.eligible(o), *rules.new_episode(o))
+                  .group_by(o.c.profile_id, onset).cte("onsets"))
+        person = (select(active.c.w, active.c.region_code, active.c.age_band, active.c.sex,
+                         *[func.coalesce(onsets.c[name], 0).label(name) for name in columns])
                   .select_from(active.outerjoin(onsets, and_(onsets.c.profile_id == active.c.profile_id,
                                                              onsets.c.w == active.c.w)))
                   .cte("person"))
     else:
         person = active
-    finest = (select(person.c.w, person.c.region_code, person.c.age_band, person.c.sex,
-                     func.count().label("active"), *[func.sum(person.c[name]).label(name) for name in case_columns])
-              .group_by(person.c.w, person.c.region_code, person.c.age_band, person.c.sex).cte("finest"))
+    return (select(person.c.w, person.c.region_code, person.c.age_band, person.c.sex,
+                   func.count().label("active"), *[func.sum(person.c[name]).label(name) for name in columns])
+            .group_by(person.c.w, person.c.region_code, person.c.age_band, person.c.sex).cte("finest"))
 
+
+def _with_margins(finest: Any, n_definitions: int) -> Any:
+    """The finest cells and the margins (all ages, all sexes, the nation) as a UNION ALL of the eight grouping
+    levels (SQLite and PostgreSQL alike, no ROLLUP)."""
+    columns = [f"case_{i}" for i in range(n_definitions)]
     levels = []
     for by_region in (True, False):
         for by_band in (True, False):
@@ -247,7 +368,7 @@ def count_statement(weeks: Sequence[dt.date], definitions: Sequence[CompiledDefi
                     finest.c.w.label("week"), literal("region" if by_region else "nation", String).label("geo_type"),
                     region.label("region_code"), band.label("age_band"), sex.label("sex"),
                     func.coalesce(func.sum(finest.c.active), 0).label("active"),
-                    *[func.coalesce(func.sum(finest.c[name]), 0).label(name) for name in case_columns]
+                    *[func.coalesce(func.sum(finest.c[name]), 0).label(name) for name in columns]
                 ).group_by(*group))
     return union_all(*levels)
 
@@ -265,12 +386,19 @@ def count_weeks(connection: Connection, weeks: Sequence[dt.date], definitions: S
                 method: Method, strata: Strata) -> dict[dt.date, WeekCounts]:
     """Counts for every cell of the full grid of each week (cells without participants count 0)."""
     if connection.dialect.name == "postgresql":
-        # The planner misjudges the row counts behind the correlated filters (first report, season counts) and
-        # may merge-join (or nested-loop join) active participants with onsets, comparing every pair of the
-        # week (quadratic). A hash join on (participant, week) is right for every size; this holds for this
-        # transaction only. (The join with the tiny table of target weeks stays a nested loop: it has no other.)
-        connection.exec_driver_sql("SET LOCAL enable_mergejoin = off")
-        connection.exec_driver_sql("SET LOCAL enable_nestloop = off")
+        if method.window_weeks == 0:
+            # The second part joins its few candidates with their participants' reports of W: index probes
+            # (a nested loop), not a hash join over every report of the season.
+            connection.exec_driver_sql("SET LOCAL enable_hashjoin = off")
+            connection.exec_driver_sql("SET LOCAL enable_mergejoin = off")
+        else:
+            # The planner misjudges the row counts behind the correlated filters (first report, season counts)
+            # and may merge-join (or nested-loop join) active participants with onsets, comparing every pair of
+            # the week (quadratic). A hash join on (participant, week) is right for every size; this holds for
+            # this transaction only. (The join with the tiny table of target weeks stays a nested loop: it has no
+            # other.)
+            connection.exec_driver_sql("SET LOCAL enable_mergejoin = off")
+            connection.exec_driver_sql("SET LOCAL enable_nestloop = off")
         # The statement's estimated cost (the guarded same-episode look-ups are costed as if run on every row)
         # makes PostgreSQL JIT-compile its ~250 expressions: 2.4 s of compiling for a 1 s query.
         connection.exec_driver_sql("SET LOCAL jit = off")
@@ -280,7 +408,8 @@ def count_weeks(connection: Connection, weeks: Sequence[dt.date], definitions: S
             for band in strata.band_labels() for sex in strata.sex_labels()]
     result = {w: WeekCounts(w, dict.fromkeys(grid, 0), [dict.fromkeys(grid, 0) for _ in definitions])
               for w in weeks}
-    for row in connection.execute(count_statement(weeks, definitions, method, strata.bands)).mappings():
+    bits = caseflags.usable_bits(connection, definitions)
+    for row in connection.execute(count_statement(weeks, definitions, method, strata.bands, bits)).mappings():
         if row["age_band"] is None:  # an age outside every band: counted in the 'all' margins only
             continue
         week = row["week"] if isinstance(row["week"], dt.date) else dt.date.fromisoformat(row["week"])
@@ -401,7 +530,9 @@ def apply_display_censoring(values: dict[CellKey, PublishedValues],
         max_incidence = max(run[group][1], maxima.get(group, (0, 0.0))[1])
         display_censored = v.active is None or v.active < DISPLAY_ACTIVE_SHARE * max_active
         upper_censored = v.upper_95 is not None and max_incidence > 0 and v.upper_95 > UPPER_BOUND_FACTOR * max_incidence
-        flagged[key] = replace(v, display_censored=display_censored, upper_censored=upper_censored)
+        if display_censored != v.display_censored or upper_censored != v.upper_censored:
+            v = replace(v, display_censored=display_censored, upper_censored=upper_censored)
+        flagged[key] = v
     return flagged
 
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import math
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, FromClause, and_, case, false, literal, not_, or_, select, true
+from sqlalchemy import ColumnElement, Float, FromClause, and_, case, cast, false, literal, not_, or_, select, true
 from sqlalchemy.orm import Session
 
 from reporting.models import CaseDefinition, WeeklyReport
@@ -193,6 +193,12 @@ def _linear(model: Logistic, predicates: Sequence[Predicate | None], report: Map
     return total
 
 
+def _double(value: float) -> Any:
+    """A double-precision constant, also when rendered inline (PostgreSQL reads a bare 1.25 as NUMERIC, and the
+    model must add in IEEE doubles as the Python reference does)."""
+    return cast(literal(value, Float), Float)
+
+
 def to_sql(rule: Any, table: FromClause | None = None, path: str = "rule") -> ColumnElement[bool]:
     """Compile ``rule`` to a boolean SQL expression over ``table`` (default: ``weekly_reports``)."""
     table = WeeklyReport.__table__ if table is None else table
@@ -220,14 +226,14 @@ def to_sql(rule: Any, table: FromClause | None = None, path: str = "rule") -> Co
         return columns["age_years"] > _age(rule, path)
     if kind == "logistic":
         model = _logistic(rule, path)
-        total: Any = literal(model.intercept, Float)
+        total: Any = _double(model.intercept)
         for i, (coefficient, variable, sub) in enumerate(model.terms):
             if variable is not None:
-                total = total + literal(coefficient, Float) * columns[variable]
+                total = total + _double(coefficient) * columns[variable]
             else:
-                total = total + case((to_sql(sub, table, f"{path}.terms[{i}].rule"), literal(coefficient, Float)),
-                                     else_=literal(0.0, Float))
-        return total > literal(model.cut, Float)
+                total = total + case((to_sql(sub, table, f"{path}.terms[{i}].rule"), _double(coefficient)),
+                                     else_=_double(0.0))
+        return total > _double(model.cut)
     _any_symptom(rule, path)
     return or_(*[columns[name].is_(True) for name in SYMPTOMS])
 

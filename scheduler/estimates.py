@@ -9,7 +9,8 @@ version, method) is compared with the new values:
   published on any date can be recovered.
 
 The same rule serves the participation estimates (``write_participation``). The caller owns the transaction;
-rows are written with executemany in batches.
+new rows go in with COPY on PostgreSQL (a season of one method is ~27,000 rows: 0.2 s instead of 2 s of
+pipelined INSERTs) and with executemany in batches elsewhere; updates with executemany.
 """
 
 from __future__ import annotations
@@ -109,14 +110,29 @@ def _write(connection: Connection, table: Any, existing: Mapping[Any, dict[str, 
                 updates.append({"target_id": latest["id"], **new, "computed_at": now})
                 continue
         inserts.append({**dict(zip(key_fields, key)), **new, "issue": issue, "computed_at": now})
-    for start in range(0, len(inserts), BATCH_SIZE):
-        connection.execute(insert(table), inserts[start:start + BATCH_SIZE])
+    _insert(connection, table, inserts)
     statement = (update(table).where(table.c.id == bindparam("target_id"))
                  .values({name: bindparam(name) for name in (*value_fields, "computed_at")}))
     for start in range(0, len(updates), BATCH_SIZE):
         connection.execute(statement, updates[start:start + BATCH_SIZE])
     summary.inserted, summary.updated = len(inserts), len(updates)
     return summary
+
+
+def _insert(connection: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    if connection.dialect.name == "postgresql":
+        # The same transaction: COPY runs on the connection the caller's statements use.
+        columns = list(rows[0])
+        names = ", ".join(f'"{name}"' for name in columns)
+        cursor = connection.connection.driver_connection.cursor()
+        with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in columns])
+        return
+    for start in range(0, len(rows), BATCH_SIZE):
+        connection.execute(insert(table), rows[start:start + BATCH_SIZE])
 
 
 def write_estimates(connection: Connection, published: Mapping[CellKey, PublishedValues],

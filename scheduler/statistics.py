@@ -16,16 +16,21 @@
   computes; ifnBase's approximation is discussed in docs/methods.md.
 
 The level is a parameter (0.95 unless told otherwise). Intervals are returned as (lower, upper) proportions.
+
+The quantiles come from scipy.special (chi2.ppf(q, 2k) / 2 = gammaincinv(k, q); gamma.ppf(q, a, scale=s) =
+s gammaincinv(a, q); norm.ppf(1 - alpha/2) = -ndtri(alpha/2)), the functions scipy.stats calls underneath,
+without its per-call argument checking and broadcasting (0.4 ms a call; an aggregation run computes tens of
+thousands of intervals). The tests compare every interval with scipy.stats to 1e-9.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 
-from scipy.stats import chi2, gamma, norm
+from scipy.special import gammaincinv, ndtri
 
 
 def _check(cases: int, n: int, level: float) -> None:
@@ -48,8 +53,8 @@ def poisson_interval(cases: int, n: int, level: float = 0.95) -> tuple[float, fl
     """Exact Poisson interval for the rate cases / n (chi-square form)."""
     _check(cases, n, level)
     alpha = 1 - level
-    lower = 0.0 if cases == 0 else float(chi2.ppf(alpha / 2, 2 * cases)) / 2 / n
-    upper = float(chi2.ppf(1 - alpha / 2, 2 * (cases + 1))) / 2 / n
+    lower = 0.0 if cases == 0 else float(gammaincinv(cases, alpha / 2)) / n
+    upper = float(gammaincinv(cases + 1, 1 - alpha / 2)) / n
     return lower, upper
 
 
@@ -58,12 +63,18 @@ def wilson_interval(cases: int, n: int, level: float = 0.95) -> tuple[float, flo
     _check(cases, n, level)
     if cases > n:
         raise ValueError(f"a proportion needs cases <= n (cases={cases}, n={n})")
-    z = float(norm.ppf(1 - (1 - level) / 2))
+    z = _normal_quantile(level)
     p = cases / n
     centre = p + z * z / (2 * n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     denominator = 1 + z * z / n
     return max(0.0, (centre - half) / denominator), min(1.0, (centre + half) / denominator)
+
+
+@lru_cache(maxsize=16)
+def _normal_quantile(level: float) -> float:
+    """z with P(-z < Z < z) = level for a standard normal Z."""
+    return float(-ndtri((1 - level) / 2))
 
 
 @dataclass(frozen=True)
@@ -116,8 +127,8 @@ def standardised_rate(cases: Sequence[int], active: Sequence[int], weights: Sequ
     variance = sum(c * u * u for c, u in zip(cases, per_case))
     w_max = max(per_case)
     alpha = 1 - level
-    lower = 0.0 if rate == 0 else float(gamma.ppf(alpha / 2, rate * rate / variance, scale=variance / rate))
+    lower = 0.0 if rate == 0 else float(gammaincinv(rate * rate / variance, alpha / 2)) * variance / rate
     shape = (rate + w_max) ** 2 / (variance + w_max ** 2)
     scale = (variance + w_max ** 2) / (rate + w_max)
-    upper = float(gamma.ppf(1 - alpha / 2, shape, scale=scale))
+    upper = float(gammaincinv(shape, 1 - alpha / 2)) * scale
     return Standardised(rate, lower, upper)

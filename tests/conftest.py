@@ -21,7 +21,7 @@ from reporting.migrate import upgrade
 from reporting.models import Base
 
 REFERENCE_TABLES = {"regions", "municipalities", "age_bands", "case_definitions", "audit_log",
-                    "standard_populations"}
+                    "standard_populations", "case_flag_bits"}
 
 
 def reset_database(url: str) -> None:

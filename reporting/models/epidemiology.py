@@ -53,6 +53,25 @@ class CaseDefinition(Base):
     active: Mapped[bool] = mapped_column(default=True)
 
 
+class CaseFlagBit(Base):
+    """Which bit of ``weekly_reports.case_flags`` holds which case definition (scheduler.caseflags).
+
+    On PostgreSQL ``case_flags`` is a generated column: the database evaluates every active definition once,
+    when a report is written or revised, and the aggregation reads one bit instead of re-evaluating the
+    rule. The column's expression is built from the definitions' data, so it is not part of the models;
+    ``rule_sha256`` ties each bit to the exact rule it was built from.
+    """
+
+    __tablename__ = "case_flag_bits"
+    __table_args__ = (UniqueConstraint("definition_key", "definition_version"),
+                      CheckConstraint("bit BETWEEN 0 AND 62", name="bit"))
+
+    bit: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    definition_key: Mapped[str] = mapped_column(String(40))
+    definition_version: Mapped[int] = mapped_column(SmallInteger)
+    rule_sha256: Mapped[str] = mapped_column(String(64))
+
+
 class AgeBand(Base):
     """Age bands by scheme (Influenzanet's 0-20, 21-64, 65+ is the default)."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, SmallInteger, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, SmallInteger, String, UniqueConstraint, text
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,6 +27,12 @@ class WeeklyReport(Base):
         UniqueConstraint("profile_id", "week"),
         Index("ix_weekly_reports_week_region", "week", "region_code"),
         Index("ix_weekly_reports_onset_week", "onset_week"),
+        # The few reports the aggregation looks at again after its one-pass count (migration 0005).
+        Index("ix_weekly_reports_late_onset", "onset_week", postgresql_where=text("onset_week < week"),
+              sqlite_where=text("onset_week < week")),
+        Index("ix_weekly_reports_same_illness", "week",
+              postgresql_where=text("same_illness = 'yes' AND onset_week = week"),
+              sqlite_where=text("same_illness = 'yes' AND onset_week = week")),
         CheckConstraint("revision >= 1", name="revision"),
     )
 

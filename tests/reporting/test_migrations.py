@@ -7,14 +7,15 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select, text
 
 from reporting.db import make_engine
-from reporting.migrate import current_revision, head_revision
+from reporting.migrate import current_revision, head_revision, include_object
 from reporting.models import Base, CaseDefinition, Municipality, Region
 
 
 def test_head_matches_models(database_url: str) -> None:
     engine = make_engine(database_url)
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts={"compare_type": True,
+                                                                  "include_object": include_object})
         diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert diff == [], f"models and migrations differ: {diff}"

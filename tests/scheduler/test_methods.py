@@ -28,7 +28,13 @@ REPORT_ONSET = dataclasses.replace(W0, key="w0_report_onset", onset_sources=("re
 SEASON_2 = dataclasses.replace(W0, key="w0_s2", min_reports_in_season=2)
 ALL_METHODS = [*METHODS.values(), SYMPTOM_FIRST, REPORT_ONSET, SEASON_2,
                dataclasses.replace(W1_S2_IF2_EX, key="w2_l2", window_weeks=2, onset_lookahead_weeks=2,
-                                   same_episode_days=None)]
+                                   same_episode_days=None),
+               # Methods without an activity window take the two-part statement: each of its switches.
+               dataclasses.replace(W0, key="w0_l0", onset_lookahead_weeks=0),
+               dataclasses.replace(W0_IGNORE_FIRST, key="w0_if_l2_no_episodes", onset_lookahead_weeks=2,
+                                   same_episode_days=None),
+               dataclasses.replace(COVIDMETER_3W, key="w0_3w_symptom_onset_s2", min_reports_in_season=2,
+                                   onset_sources=("symptom_start", "report"), same_episode_days=8)]
 
 
 def build_method_population(connection: Connection) -> None:
