@@ -114,6 +114,12 @@ class _Rules:
     def flagged(self, d: CompiledDefinition) -> bool:
         return (d.key, d.version) in self.bits
 
+    def some_flag(self, t: Any, definitions: Sequence[CompiledDefinition]) -> list[Any]:
+        """When every definition is flagged: the report satisfies at least one (most reports satisfy none)."""
+        if not definitions or not all(self.flagged(d) for d in definitions):
+            return []
+        return [literal_column(f"{t.name}.{caseflags.COLUMN}", BigInteger) != literal_column("0")]
+
     def holds(self, d: CompiledDefinition, t: Any) -> Any:
         """Definition ``d`` holds for the report row: its bit of the stored case flags when there is one built
         from exactly this rule (scheduler.caseflags), else the rule itself."""
@@ -227,12 +233,17 @@ def _finest_without_window(weeks: Sequence[dt.date], definitions: Sequence[Compi
             ).scalar_subquery() >= method.min_weeks_reported)
         return conditions
 
-    def simple_case(r: Any, d: CompiledDefinition) -> Any:
+    def own_onset(r: Any) -> list[Any]:
+        """The report's onset is in its own week and it certainly starts an episode (did not answer "same
+        illness"; without a same-episode rule every such report does)."""
         own = [rules.onset(r) == r.c.week]
-        if method.same_episode_days is not None:  # without the rule every own onset starts an episode
+        if method.same_episode_days is not None:
             own.append(r.c.same_illness.is_distinct_from("yes"))
+        return own
+
+    def simple_case(r: Any, d: CompiledDefinition) -> Any:
         # The cheapest test first: a stored flag (0 on most reports) before the onset, the onset before a rule.
-        return and_(rules.holds(d, r), *own) if rules.flagged(d) else and_(*own, rules.holds(d, r))
+        return and_(rules.holds(d, r), *own_onset(r)) if rules.flagged(d) else and_(*own_onset(r), rules.holds(d, r))
 
     def by_cell(rows: Any, active: Any) -> Any:
         """Group a derived table of (w, region_code, age_band, sex, case_0..) rows by cell (the age band is a
@@ -241,47 +252,88 @@ def _finest_without_window(weeks: Sequence[dt.date], definitions: Sequence[Compi
                        *[func.sum(rows.c[name]).label(name) for name in columns])
                 .group_by(rows.c.w, rows.c.region_code, rows.c.age_band, rows.c.sex))
 
-    r = reports.alias("r")
+    filtered = method.ignore_first_report or method.min_reports_in_season > 1 or method.min_weeks_reported > 1
+    if filtered and len(weeks) >= SEASON_WINDOW_FROM_WEEKS:
+        # Many weeks: each report's rank and count within its participant's season in one sorted pass over the
+        # seasons' reports (window functions), instead of index look-ups for every report of every week.
+        r0 = reports.alias("r0")
+        season = season_start(r0.c.week)
+        flags = [literal_column(f"r0.{caseflags.COLUMN}", BigInteger).label(caseflags.COLUMN)] if rules.bits else []
+        r = (select(r0, *flags,
+                    func.row_number().over(partition_by=(r0.c.profile_id, season), order_by=r0.c.week).label("nth"),
+                    func.count().over(partition_by=(r0.c.profile_id, season)).label("in_season"))
+             .where(r0.c.week.between(_season_bounds(weeks[0])[0], _season_bounds(weeks[-1])[1])).subquery("r"))
+        # nth = the weeks reported in the season up to and including this one (one report per week).
+        conditions = [_in_weeks(r.c.week, weeks)]
+        if method.ignore_first_report:
+            conditions.append(r.c.nth > 1)
+        if method.min_weeks_reported > 1:
+            conditions.append(r.c.nth >= method.min_weeks_reported)
+        if method.min_reports_in_season > 1:
+            conditions.append(r.c.in_season >= method.min_reports_in_season)
+    else:
+        r = reports.alias("r")
+        conditions = [_in_weeks(r.c.week, weeks), *rules.eligible(r), *participation(r)]
     simple_rows = (select(r.c.week.label("w"), r.c.region_code, rules.band(r).label("age_band"), r.c.sex,
                           *[case((simple_case(r, d), 1), else_=0).label(name) for d, name in zip(definitions, columns)])
-                   .where(_in_weeks(r.c.week, weeks), *rules.eligible(r), *participation(r)).subquery("simple_rows"))
+                   .where(*conditions).subquery("simple_rows"))
     simple = by_cell(simple_rows, func.count())
     if not definitions:
         return simple.cte("finest")
 
-    # The reports that may carry a case the simple rule missed, with the week W they count in.
-    o = reports.alias("o")
+    # The reports that may carry a case the simple rule missed, each with the participant's report of W (who
+    # must be active in W: the same conditions as ``simple``; its stratum is the cell). Per candidate, one 0/1
+    # column per definition for "carries a case in W" (c_i) and one for "the simple rule counted this
+    # participant in W already" (s_i).
     lookahead = method.onset_lookahead_weeks
-    own = (select(o.c.profile_id, o.c.week.label("w"),
-                  *[case((and_(rules.holds(d, o), *rules.new_episode(o)), 1), else_=0).label(name)
-                    for d, name in zip(definitions, columns)])
-           # Literals and this order (not bound parameters) let both engines match the partial index of 0005.
-           .where(o.c.same_illness == literal_column("'yes'"), rules.onset(o) == o.c.week, _in_weeks(o.c.week, weeks)))
-    candidates = [own] if method.same_episode_days is not None else []
+    same_episode_days = method.same_episode_days
+
+    def candidate(a: Any, carries: Any) -> Any:
+        """A candidate row: the participant's report of W ``a`` (the cell) and the 0/1 columns."""
+        return select(a.c.profile_id, a.c.week.label("w"), a.c.region_code, rules.band(a).label("age_band"), a.c.sex,
+                      *[case((carries(d), 1), else_=0).label(f"c_{i}") for i, d in enumerate(definitions)],
+                      *[case((simple_case(a, d), 1), else_=0).label(f"s_{i}") for i, d in enumerate(definitions)])
+
+    candidates = []
+    if same_episode_days is not None:
+        # Reports of W that answered "same illness" about an illness that began in W: a new episode all the same
+        # when the previous report is missing or older than the episode gap. Their own report is the one of W.
+        o = reports.alias("o")
+        candidates.append(candidate(o, lambda d: and_(rules.holds(d, o), *rules.new_episode(o)))
+                          # Literals and this order (not bound parameters) let both engines match the partial
+                          # index of migration 0005.
+                          .where(o.c.same_illness == literal_column("'yes'"), rules.onset(o) == o.c.week,
+                                 _in_weeks(o.c.week, weeks), *rules.eligible(o), *participation(o)))
     if lookahead > 0:
-        late = reports.alias("late")
+        # Reports of W+1 .. W+L whose onset is in W, joined with the report of W.
+        late, a = reports.alias("late"), reports.alias("a")
         onset = rules.onset(late)
+        if lookahead == 1 and same_episode_days is not None:
+            # The previous report of a report of W+1 is the report of W: the join has it already.
+            def carries(d: CompiledDefinition) -> Any:
+                same = and_(late.c.same_illness.is_not(None), late.c.same_illness == "yes",
+                            days_between(late.c.submitted_at, a.c.submitted_at) <= same_episode_days)
+                return and_(rules.holds(d, late), ~same)
+        else:
+            def carries(d: CompiledDefinition) -> Any:
+                return and_(rules.holds(d, late), *rules.new_episode(late))
         # ``onset < week`` first: on the stored onset it is the predicate of a small partial index.
         candidates.append(
-            select(late.c.profile_id, onset.label("w"),
-                   *[case((and_(rules.holds(d, late), *rules.new_episode(late)), 1), else_=0).label(name)
-                     for d, name in zip(definitions, columns)])
+            candidate(a, carries)
+            .select_from(late.join(a, and_(a.c.profile_id == late.c.profile_id, a.c.week == onset)))
             .where(onset < late.c.week, _in_weeks(onset, weeks),
                    late.c.week.between(weeks[0] + dt.timedelta(weeks=1), weeks[-1] + dt.timedelta(weeks=lookahead)),
-                   date_diff_days(late.c.week, onset) <= 7 * lookahead, *rules.eligible(late)))
+                   date_diff_days(late.c.week, onset) <= 7 * lookahead, *rules.some_flag(late, definitions),
+                   *rules.eligible(late), *rules.eligible(a), *participation(a)))
     if not candidates:
         return simple.cte("finest")
     found = union_all(*candidates).subquery("found")
-    flags = (select(found.c.profile_id, found.c.w, *[func.max(found.c[name]).label(name) for name in columns])
-             .group_by(found.c.profile_id, found.c.w).subquery("flags"))
-    # The participant's report of W: active in W (the same conditions as ``simple``), and its stratum.
-    a = reports.alias("a")
-    extra_rows = (select(a.c.week.label("w"), a.c.region_code, rules.band(a).label("age_band"), a.c.sex,
-                         *[case((and_(flags.c[name] == 1, ~simple_case(a, d)), 1), else_=0).label(name)
-                           for d, name in zip(definitions, columns)])
-                  .select_from(flags.join(a, and_(a.c.profile_id == flags.c.profile_id, a.c.week == flags.c.w)))
-                  .where(*rules.eligible(a), *participation(a)).subquery("extra_rows"))
-    extra = by_cell(extra_rows, literal(0, Integer))
+    # One row per (participant, W): a case the simple rule did not count.
+    key = [found.c.profile_id, found.c.w, found.c.region_code, found.c.age_band, found.c.sex]
+    per_person = (select(*key[1:], *[
+        case((and_(func.max(found.c[f"c_{i}"]) == 1, func.max(found.c[f"s_{i}"]) == 0), 1), else_=0).label(name)
+        for i, name in enumerate(columns)]).group_by(*key).subquery("extra_rows"))
+    extra = by_cell(per_person, literal(0, Integer))
     both = union_all(simple, extra).subquery("both")
     return (select(both.c.w, both.c.region_code, both.c.age_band, both.c.sex, func.sum(both.c.active).label("active"),
                    *[func.sum(both.c[name]).label(name) for name in columns])
@@ -453,6 +505,9 @@ class WeekResult:
 DISPLAY_ACTIVE_SHARE = 0.35
 UPPER_BOUND_FACTOR = 2.0
 WEEKS_PER_STATEMENT = 53
+# From this many weeks on, the season filters (first report, weeks reported, reports in the season) are window
+# functions over the seasons' reports; for fewer weeks, index look-ups per report of the weeks are cheaper.
+SEASON_WINDOW_FROM_WEEKS = 4
 
 
 def load_weights(connection: Connection, name: str, scheme: str, bands: Sequence[Band]) -> list[float]:
