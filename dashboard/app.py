@@ -227,6 +227,10 @@ def _geographies() -> list[queries.Geography]:
     return figure_cache().get_or_compute(("geographies",), queries.geographies)
 
 
+def _age_bands() -> list[str]:
+    return figure_cache().get_or_compute(("age_bands",), queries.age_bands)
+
+
 def normalise_state(raw: dict[str, Any]) -> dict[str, Any]:
     """A complete, valid view state from what the URL or the controls say (unknown values fall back)."""
     definitions = _definitions()
@@ -421,7 +425,7 @@ def _timeseries(key: str | None, method: str | None, measure: str, codes: tuple[
     definition = _definition(key)
     selected = _date(week)
     if definition is None:
-        return figures.timeseries_figure([], _("Choose a case definition"), selected).to_plotly_json()
+        return figures.timeseries_figure([], _("Choose a case definition"), selected)
     wanted = [queries.NATION_CODE, *[c for c in codes if c != queries.NATION_CODE]]
     estimates = queries.latest_estimates(queries.EstimateFilter(
         definition=definition, method=method, geo_codes=wanted, age_band=queries.ALL, sex=queries.ALL,
@@ -431,7 +435,7 @@ def _timeseries(key: str | None, method: str | None, measure: str, codes: tuple[
               for code in wanted if code in by_code]
     title = _("%(definition)s: weekly incidence, %(measure)s", definition=_title_definition(definition),
               measure=figures.measure_label(measure))
-    return figures.timeseries_figure(series, title, selected, measure).to_plotly_json()
+    return figures.timeseries_figure(series, title, selected, measure)
 
 
 def _map(key: str | None, method: str | None, measure: str, week: str | None) -> Any:
@@ -439,13 +443,19 @@ def _map(key: str | None, method: str | None, measure: str, week: str | None) ->
     selected = _date(week)
     regions = [g for g in _geographies() if g.geo_type == queries.REGION]
     if definition is None or selected is None:
-        return figures.map_figure(regions, {}, None, "").to_plotly_json()
+        return figures.map_figure(regions, {}, None, "", geojson_url=_regions_url())
     estimates = queries.latest_estimates(queries.EstimateFilter(
         definition=definition, method=method, geo_type=queries.REGION, week_from=selected, week_to=selected,
         age_band=queries.ALL, sex=queries.ALL))
     title = _("By region, week %(week)s (%(measure)s)", week=format_iso_week(selected),
               measure=figures.measure_label(measure))
-    return figures.map_figure(regions, {e.geo_code: e for e in estimates}, selected, title, measure).to_plotly_json()
+    return figures.map_figure(regions, {e.geo_code: e for e in estimates}, selected, title, measure,
+                              geojson_url=_regions_url())
+
+
+def _regions_url() -> str:
+    """The region boundaries for the map's traces: an asset the browser fetches once (Plotly keeps it)."""
+    return f"{PREFIX}assets/{figures.REGIONS_GEOJSON.name}?v={figures.regions_geojson_version()}"
 
 
 def _area(area: str | None) -> queries.Geography:
@@ -458,19 +468,19 @@ def _breakdown(key: str | None, method: str | None, week: str | None, area: str 
     selected = _date(week)
     geography = _area(area)
     if definition is None or selected is None:
-        return figures.breakdown_figure([], [], _("No week selected")).to_plotly_json()
+        return figures.breakdown_figure([], [], _("No week selected"))
     estimates = queries.latest_estimates(queries.EstimateFilter(
         definition=definition, method=method, geo_codes=[geography.code], week_from=selected, week_to=selected))
     title = _("%(place)s, week %(week)s: crude incidence by age band and sex", place=figures.geo_name(geography),
               week=format_iso_week(selected))
-    return figures.breakdown_figure(estimates, queries.age_bands(), title).to_plotly_json()
+    return figures.breakdown_figure(estimates, _age_bands(), title)
 
 
 def _participation(area: str | None, week_from: str | None, week_to: str | None) -> Any:
     geography = _area(area)
     rows = queries.latest_participation([geography.code], _date(week_from), _date(week_to))
     title = _("%(place)s: participation per week", place=figures.geo_name(geography))
-    return figures.participation_figure(rows, title).to_plotly_json()
+    return figures.participation_figure(rows, title)
 
 
 def _csv_for(which: str, state: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -5,11 +5,19 @@ age-standardised: Fay-Feuer), as the scheduler wrote them. A withheld cell is a 
 marker on the axis whose hover text gives the reason; on the map it is a grey region with the reason; in
 the breakdown a marker at zero. Every point's hover gives the value, the interval and the active
 participants. Nothing is computed here but the unit conversion.
+
+Figures are plain dicts in Plotly's JSON form, exactly what ``go.Figure(...).to_plotly_json()`` would give
+for the same properties, written directly: ``plotly.graph_objects`` validates and deep-copies every
+property as it is set, which cost 70 ms for an empty figure with a template and 100-300 ms for the trend,
+the largest part of a view change. ``tests/dashboard/test_figures.py`` passes every figure through Plotly's
+validation to keep them honest. The region boundaries are not inlined in the map: its traces name the
+GeoJSON by URL (``geojson_url``), which Plotly fetches once per page.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,20 +25,21 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import plotly.graph_objects as go
-
 from reporting.weeks import format_iso_week
 
 from .i18n import _
 from .queries import NATION_CODE, Estimate, Geography, Participation
 
-REGIONS_GEOJSON = Path(__file__).parent / "data" / "regions.geojson"
+Figure = dict[str, Any]
+
+REGIONS_GEOJSON = Path(__file__).parent / "assets" / "regions.geojson"
 ATTRIBUTION = "Made with Natural Earth"
 COLOURS = ("#1b1b1b", "#0b5394", "#b45f06", "#38761d", "#741b47", "#0097a7")
 SEX_COLOURS = {"all": "#1b1b1b", "female": "#741b47", "male": "#0b5394", "other": "#38761d"}
 WITHHELD_GREY = "#bdbdbd"
 NO_DATA_GREY = "#eeeeee"
 SEQUENTIAL = "YlOrRd"
+TEMPLATE = "plotly_white"  # the map keeps Plotly's default template, as before
 CRUDE = "crude"
 STANDARDISED = "standardised"
 MEASURES = (CRUDE, STANDARDISED)
@@ -41,17 +50,58 @@ def regions_geojson() -> dict[str, Any]:
     return json.loads(REGIONS_GEOJSON.read_text(encoding="utf-8"))
 
 
+@lru_cache(maxsize=1)
+def regions_geojson_version() -> str:
+    """A short digest of the region file, so the URL changes when the file does."""
+    return hashlib.sha256(REGIONS_GEOJSON.read_bytes()).hexdigest()[:12]
+
+
+@lru_cache(maxsize=None)
+def _template(name: str | None) -> dict[str, Any]:
+    """A Plotly template as JSON (read from plotly once per process; shared, never modified).
+    ``None`` is Plotly's default template, which a figure without one gets."""
+    import plotly.io as pio
+
+    return pio.templates[name if name is not None else pio.templates.default].to_plotly_json()
+
+
+@lru_cache(maxsize=None)
+def _named_colorscale(name: str) -> tuple[tuple[float, str], ...]:
+    import plotly.colors
+
+    return tuple((position, colour) for position, colour in plotly.colors.get_colorscale(name))
+
+
+def _colorscale(name: str) -> list[list[Any]]:
+    """A named colour scale as Plotly's Python side expands it (plotly.js has some of them reversed)."""
+    return [[position, colour] for position, colour in _named_colorscale(name)]
+
+
+def _figure(data: list[dict[str, Any]], layout: dict[str, Any], template: str | None) -> Figure:
+    return {"data": data, "layout": {**layout, "template": _template(template)}}
+
+
+def _scatter(**properties: Any) -> dict[str, Any]:
+    return {**properties, "type": "scatter"}
+
+
+def _no_data(text: str) -> dict[str, Any]:
+    return {"showarrow": False, "text": text, "x": 0.5, "xref": "paper", "y": 0.5, "yref": "paper"}
+
+
 def reason_text(code: int) -> str:
     """The Delphi missing-value code in words, translated."""
-    reasons = {
-        1: _("not applicable"),
-        2: _("region exception"),
-        3: _("privacy: fewer than five cases"),
-        4: _("deleted"),
-        5: _("unknown"),
-        6: _("too few active participants"),
-    }
-    return reasons.get(code, _("unknown"))
+    if code == 1:
+        return _("not applicable")
+    if code == 2:
+        return _("region exception")
+    if code == 3:
+        return _("privacy: fewer than five cases")
+    if code == 4:
+        return _("deleted")
+    if code == 6:
+        return _("too few active participants")
+    return _("unknown")  # 5, and any code we do not know
 
 
 def measure_label(measure: str) -> str:
@@ -120,64 +170,69 @@ class Series:
 
 
 def timeseries_figure(series: Sequence[Series], title: str, selected_week: dt.date | None,
-                      measure: str = CRUDE) -> go.Figure:
-    figure = go.Figure()
+                      measure: str = CRUDE) -> Figure:
+    data: list[dict[str, Any]] = []
     for index, one in enumerate(series):
         colour = COLOURS[index % len(COLOURS)]
-        _add_series(figure, one, colour, 0.18 if index == 0 else 0.10, measure)
-    if selected_week is not None:
-        figure.add_vline(x=selected_week.isoformat(), line_width=1, line_dash="dot", line_color="#555")
-    figure.update_layout(
+        data += _series_traces(one, colour, 0.18 if index == 0 else 0.10, measure)
+    layout: dict[str, Any] = {}
+    if selected_week is not None:  # what figure.add_vline() adds
+        week = selected_week.isoformat()
+        layout["shapes"] = [{"line": {"color": "#555", "dash": "dot", "width": 1}, "type": "line", "x0": week,
+                             "x1": week, "xref": "x", "y0": 0, "y1": 1, "yref": "y domain"}]
+    layout.update(
         title={"text": title, "x": 0, "xanchor": "left"},
         xaxis={"title": {"text": _("Week (Monday)")}, "type": "date"},
         yaxis={"title": {"text": _("Incidence per 1,000 active participants")}, "rangemode": "tozero"},
         hovermode="closest", legend={"orientation": "h", "y": -0.2},
-        margin={"l": 60, "r": 20, "t": 50, "b": 20}, template="plotly_white",
+        margin={"l": 60, "r": 20, "t": 50, "b": 20},
     )
     if not any(one.estimates for one in series):
-        figure.add_annotation(text=_("No published estimates for this selection."), showarrow=False,
-                              xref="paper", yref="paper", x=0.5, y=0.5)
-    return figure
+        layout["annotations"] = [_no_data(_("No published estimates for this selection."))]
+    return _figure(data, layout, TEMPLATE)
 
 
-def _add_series(figure: go.Figure, one: Series, colour: str, band_alpha: float, measure: str) -> None:
+def _series_traces(one: Series, colour: str, band_alpha: float, measure: str) -> list[dict[str, Any]]:
+    """The interval band, the line (gaps where withheld) and the withheld markers of one geography."""
     name = geo_name(one.geography)
+    traces: list[dict[str, Any]] = []
+    numbers = {id(e): _figures(e, measure) for e in one.estimates}
     shown = [e for e in one.estimates if withheld_reason(e, measure) is None]
     band_x: list[str | None] = []
     band_y: list[float | None] = []
-    for segment in _contiguous([e for e in shown if _figures(e, measure)[1] is not None]):
+    for segment in _contiguous([e for e in shown if numbers[id(e)][1] is not None]):
         if band_x:
             band_x.append(None)
             band_y.append(None)
-        tops = [_figures(e, measure)[2] if _figures(e, measure)[2] is not None else _figures(e, measure)[0]
-                for e in segment]
+        tops = [numbers[id(e)][2] if numbers[id(e)][2] is not None else numbers[id(e)][0] for e in segment]
         band_x += [e.week.isoformat() for e in segment] + [e.week.isoformat() for e in reversed(segment)]
-        band_y += [_per_1000(t) for t in tops] + [_per_1000(_figures(e, measure)[1]) for e in reversed(segment)]
+        band_y += [_per_1000(t) for t in tops] + [_per_1000(numbers[id(e)][1]) for e in reversed(segment)]
     if band_x:
-        figure.add_trace(go.Scatter(
-            x=band_x, y=band_y, fill="toself", fillcolor=_rgba(colour, band_alpha), line={"width": 0},
-            mode="lines", hoverinfo="skip", showlegend=False, legendgroup=name, name=f"{name} 95 %"))
+        traces.append(_scatter(
+            fill="toself", fillcolor=_rgba(colour, band_alpha), hoverinfo="skip", legendgroup=name,
+            line={"width": 0}, mode="lines", name=f"{name} 95 %", showlegend=False, x=band_x, y=band_y))
 
     shown_ids = {id(e) for e in shown}
-    figure.add_trace(go.Scatter(
-        x=[e.week.isoformat() for e in one.estimates],
-        y=[_per_1000(_figures(e, measure)[0]) if id(e) in shown_ids else None for e in one.estimates],
-        mode="lines+markers", name=name, legendgroup=name, connectgaps=False,
-        line={"color": colour, "width": 2}, marker={"size": 5},
-        hovertext=[f"<b>{name}</b> {format_iso_week(e.week)} ({measure_label(measure)})<br>{hover_line(e, measure)}"
+    label = measure_label(measure)
+    traces.append(_scatter(
+        connectgaps=False, hoverinfo="text",
+        hovertext=[f"<b>{name}</b> {format_iso_week(e.week)} ({label})<br>{hover_line(e, measure)}"
                    for e in one.estimates],
-        hoverinfo="text"))
+        legendgroup=name, line={"color": colour, "width": 2}, marker={"size": 5}, mode="lines+markers", name=name,
+        x=[e.week.isoformat() for e in one.estimates],
+        y=[_per_1000(numbers[id(e)][0]) if id(e) in shown_ids else None for e in one.estimates]))
 
     withheld = [e for e in one.estimates if id(e) not in shown_ids]
     if withheld:
-        figure.add_trace(go.Scatter(
-            x=[e.week.isoformat() for e in withheld], y=[0] * len(withheld), mode="markers",
-            name=_("%(name)s: withheld", name=name), legendgroup=name, showlegend=False,
-            marker={"symbol": "x-thin-open", "size": 9, "color": colour, "line": {"width": 2}},
+        traces.append(_scatter(
+            hoverinfo="text",
             hovertext=[f"{name} {format_iso_week(e.week)}: {_('withheld')} – {withheld_reason(e, measure)}"
                        f"<br>{_('%(active)s active participants', active=_fmt_int(e.active))}"
                        for e in withheld],
-            hoverinfo="text"))
+            legendgroup=name, marker={"color": colour, "line": {"width": 2}, "size": 9, "symbol": "x-thin-open"},
+            mode="markers", name=_("%(name)s: withheld", name=name), showlegend=False,
+            x=[e.week.isoformat() for e in withheld], y=[0] * len(withheld)))
+    return traces
 
 
 def _contiguous(estimates: Sequence[Estimate]) -> list[list[Estimate]]:
@@ -192,38 +247,42 @@ def _contiguous(estimates: Sequence[Estimate]) -> list[list[Estimate]]:
 
 
 def map_figure(regions: Sequence[Geography], estimates: Mapping[str, Estimate], week: dt.date | None,
-               title: str, measure: str = CRUDE) -> go.Figure:
-    """A choropleth of the five regions for one week; withheld regions grey with the reason."""
-    geojson = regions_geojson()
+               title: str, measure: str = CRUDE, geojson_url: str | None = None) -> Figure:
+    """A choropleth of the five regions for one week; withheld regions grey with the reason.
+
+    ``geojson_url`` is where the browser fetches ``regions.geojson`` (the dashboard's assets); without it
+    the boundaries are inlined (about 40 kB per trace)."""
+    geojson: str | dict[str, Any] = geojson_url if geojson_url is not None else regions_geojson()
     shown = [g for g in regions if g.code in estimates and withheld_reason(estimates[g.code], measure) is None]
     grey = [g for g in regions if g not in shown]
-    figure = go.Figure()
+    data: list[dict[str, Any]] = []
     if shown:
-        figure.add_trace(go.Choropleth(
-            geojson=geojson, featureidkey="properties.code", locations=[g.code for g in shown],
-            z=[_per_1000(_figures(estimates[g.code], measure)[0]) for g in shown], zmin=0,
-            colorscale=SEQUENTIAL, marker={"line": {"color": "#ffffff", "width": 1}},
-            colorbar={"title": {"text": _("per 1,000")}, "thickness": 14},
-            text=[_map_hover(g, estimates[g.code], measure) for g in shown], hoverinfo="text", name=""))
+        data.append({
+            "colorbar": {"thickness": 14, "title": {"text": _("per 1,000")}}, "colorscale": _colorscale(SEQUENTIAL),
+            "featureidkey": "properties.code", "geojson": geojson, "hoverinfo": "text",
+            "locations": [g.code for g in shown], "marker": {"line": {"color": "#ffffff", "width": 1}}, "name": "",
+            "text": [_map_hover(g, estimates[g.code], measure) for g in shown],
+            "z": [_per_1000(_figures(estimates[g.code], measure)[0]) for g in shown], "zmin": 0,
+            "type": "choropleth"})
     if grey:
-        figure.add_trace(go.Choropleth(
-            geojson=geojson, featureidkey="properties.code", locations=[g.code for g in grey],
-            z=[1 if g.code in estimates else 0 for g in grey], zmin=0, zmax=1,
-            colorscale=[[0, NO_DATA_GREY], [1, WITHHELD_GREY]], showscale=False,
-            marker={"line": {"color": "#ffffff", "width": 1}},
-            text=[_map_hover(g, estimates.get(g.code), measure) for g in grey], hoverinfo="text", name=""))
-    figure.update_geos(fitbounds="locations", visible=False, projection_type="mercator",
-                       scope="europe", resolution=50)
+        data.append({
+            "colorscale": [[0, NO_DATA_GREY], [1, WITHHELD_GREY]], "featureidkey": "properties.code",
+            "geojson": geojson, "hoverinfo": "text", "locations": [g.code for g in grey],
+            "marker": {"line": {"color": "#ffffff", "width": 1}}, "name": "", "showscale": False,
+            "text": [_map_hover(g, estimates.get(g.code), measure) for g in grey],
+            "z": [1 if g.code in estimates else 0 for g in grey], "zmax": 1, "zmin": 0, "type": "choropleth"})
     notes = [ATTRIBUTION]
     if grey:
         notes.insert(0, _("Grey: withheld or no estimate (hover for the reason)."))
-    figure.update_layout(
-        title={"text": title if week else _("No week selected"), "x": 0, "xanchor": "left"},
-        margin={"l": 0, "r": 0, "t": 50, "b": 30},
-        annotations=[{"text": " · ".join(notes), "showarrow": False, "xref": "paper", "yref": "paper",
-                      "x": 0, "y": -0.02, "xanchor": "left", "yanchor": "top", "font": {"size": 11}}],
-    )
-    return figure
+    layout = {
+        "geo": {"fitbounds": "locations", "projection": {"type": "mercator"}, "resolution": 50, "scope": "europe",
+                "visible": False},
+        "title": {"text": title if week else _("No week selected"), "x": 0, "xanchor": "left"},
+        "margin": {"l": 0, "r": 0, "t": 50, "b": 30},
+        "annotations": [{"font": {"size": 11}, "showarrow": False, "text": " · ".join(notes), "x": 0,
+                         "xanchor": "left", "xref": "paper", "y": -0.02, "yanchor": "top", "yref": "paper"}],
+    }
+    return _figure(data, layout, None)
 
 
 def _map_hover(geography: Geography, e: Estimate | None, measure: str) -> str:
@@ -237,9 +296,9 @@ def _map_hover(geography: Geography, e: Estimate | None, measure: str) -> str:
     return f"{name}: " + hover_line(e, measure)
 
 
-def breakdown_figure(estimates: Sequence[Estimate], bands: Sequence[str], title: str) -> go.Figure:
+def breakdown_figure(estimates: Sequence[Estimate], bands: Sequence[str], title: str) -> Figure:
     """Crude incidence by age band (x) and sex (one bar colour each) for one geography and week."""
-    figure = go.Figure()
+    data: list[dict[str, Any]] = []
     order = ["all", *bands]
     by_sex: dict[str, dict[str, Estimate]] = {}
     for e in estimates:
@@ -249,45 +308,42 @@ def breakdown_figure(estimates: Sequence[Estimate], bands: Sequence[str], title:
         present = [b for b in order if b in cells]
         shown = [b for b in present if withheld_reason(cells[b]) is None]
         colour = SEX_COLOURS.get(sex, "#555555")
-        labels = [_age_label(b) for b in shown]
-        figure.add_trace(go.Bar(
-            x=labels, y=[_per_1000(cells[b].incidence) for b in shown], name=sex_label(sex),
-            marker={"color": colour}, offsetgroup=sex, legendgroup=sex,
-            error_y={"type": "data", "symmetric": False,
-                     "array": [_per_1000((cells[b].upper_95 or cells[b].incidence or 0) - (cells[b].incidence or 0))
-                               for b in shown],
-                     "arrayminus": [_per_1000((cells[b].incidence or 0) - (cells[b].lower_95 or 0)) for b in shown],
-                     "color": "#333333"},
-            hovertext=[f"<b>{sex_label(sex)}, {_age_label(b)}</b><br>{hover_line(cells[b], CRUDE)}" for b in shown],
-            hoverinfo="text"))
+        data.append({
+            "error_y": {"array": [_per_1000((cells[b].upper_95 or cells[b].incidence or 0) - (cells[b].incidence or 0))
+                                  for b in shown],
+                        "arrayminus": [_per_1000((cells[b].incidence or 0) - (cells[b].lower_95 or 0)) for b in shown],
+                        "color": "#333333", "symmetric": False, "type": "data"},
+            "hoverinfo": "text",
+            "hovertext": [f"<b>{sex_label(sex)}, {_age_label(b)}</b><br>{hover_line(cells[b], CRUDE)}" for b in shown],
+            "legendgroup": sex, "marker": {"color": colour}, "name": sex_label(sex), "offsetgroup": sex,
+            "x": [_age_label(b) for b in shown], "y": [_per_1000(cells[b].incidence) for b in shown], "type": "bar"})
         withheld = [b for b in present if b not in shown]
         if withheld:
-            figure.add_trace(go.Scatter(
-                x=[_age_label(b) for b in withheld], y=[0] * len(withheld), mode="markers",
-                name=_("%(name)s: withheld", name=sex_label(sex)), legendgroup=sex, showlegend=False,
-                marker={"symbol": "x-thin-open", "size": 10, "color": colour, "line": {"width": 2}},
+            data.append(_scatter(
+                hoverinfo="text",
                 hovertext=[f"{sex_label(sex)}, {_age_label(b)}: {_('withheld')} – {withheld_reason(cells[b])}"
                            f"<br>{_('%(active)s active participants', active=_fmt_int(cells[b].active))}"
-                           for b in withheld], hoverinfo="text"))
-    figure.update_layout(
-        title={"text": title, "x": 0, "xanchor": "left"}, barmode="group", template="plotly_white",
-        xaxis={"title": {"text": _("Age band")}, "categoryorder": "array",
-               "categoryarray": [_age_label(b) for b in order]},
-        yaxis={"title": {"text": _("Incidence per 1,000 active participants")}, "rangemode": "tozero"},
-        legend={"orientation": "h", "y": -0.25}, margin={"l": 60, "r": 20, "t": 50, "b": 20})
+                           for b in withheld],
+                legendgroup=sex, marker={"color": colour, "line": {"width": 2}, "size": 10, "symbol": "x-thin-open"},
+                mode="markers", name=_("%(name)s: withheld", name=sex_label(sex)), showlegend=False,
+                x=[_age_label(b) for b in withheld], y=[0] * len(withheld)))
+    layout: dict[str, Any] = {
+        "title": {"text": title, "x": 0, "xanchor": "left"}, "barmode": "group",
+        "xaxis": {"title": {"text": _("Age band")}, "categoryorder": "array",
+                  "categoryarray": [_age_label(b) for b in order]},
+        "yaxis": {"title": {"text": _("Incidence per 1,000 active participants")}, "rangemode": "tozero"},
+        "legend": {"orientation": "h", "y": -0.25}, "margin": {"l": 60, "r": 20, "t": 50, "b": 20}}
     if not estimates:
-        figure.add_annotation(text=_("No published estimates for this selection."), showarrow=False,
-                              xref="paper", yref="paper", x=0.5, y=0.5)
-    return figure
+        layout["annotations"] = [_no_data(_("No published estimates for this selection."))]
+    return _figure(data, layout, TEMPLATE)
 
 
 def _age_label(band: str) -> str:
     return _("all ages") if band == "all" else band
 
 
-def participation_figure(rows: Sequence[Participation], title: str) -> go.Figure:
+def participation_figure(rows: Sequence[Participation], title: str) -> Figure:
     """Active participants (line), new sign-ups (bars) and the response rate (dotted, right axis)."""
-    figure = go.Figure()
     weeks = [r.week.isoformat() for r in rows]
 
     def hover(r: Participation) -> str:
@@ -302,29 +358,28 @@ def participation_figure(rows: Sequence[Participation], title: str) -> go.Figure
             _("response rate %(rate)s", rate=rate)])
 
     texts = [hover(r) for r in rows]
-    figure.add_trace(go.Bar(x=weeks, y=[r.new_profiles for r in rows], name=_("New sign-ups"),
-                            marker={"color": "#9fc5e8"}, hovertext=texts, hoverinfo="text"))
-    figure.add_trace(go.Scatter(x=weeks, y=[r.active for r in rows], name=_("Active participants"),
-                                mode="lines+markers", line={"color": "#0b5394", "width": 2}, hovertext=texts,
-                                hoverinfo="text", connectgaps=False))
-    figure.add_trace(go.Scatter(x=weeks, y=[None if r.response_rate is None else r.response_rate * 100 for r in rows],
-                                name=_("Response rate (%)"), yaxis="y2", mode="lines",
-                                line={"color": "#b45f06", "dash": "dot", "width": 2}, hovertext=texts,
-                                hoverinfo="text", connectgaps=False))
+    data: list[dict[str, Any]] = [
+        {"hoverinfo": "text", "hovertext": texts, "marker": {"color": "#9fc5e8"}, "name": _("New sign-ups"),
+         "x": weeks, "y": [r.new_profiles for r in rows], "type": "bar"},
+        _scatter(connectgaps=False, hoverinfo="text", hovertext=texts, line={"color": "#0b5394", "width": 2},
+                 mode="lines+markers", name=_("Active participants"), x=weeks, y=[r.active for r in rows]),
+        _scatter(connectgaps=False, hoverinfo="text", hovertext=texts,
+                 line={"color": "#b45f06", "dash": "dot", "width": 2}, mode="lines", name=_("Response rate (%)"),
+                 x=weeks, y=[None if r.response_rate is None else r.response_rate * 100 for r in rows], yaxis="y2"),
+    ]
     withheld = [r for r in rows if r.missing_reason != 0]
     if withheld:
-        figure.add_trace(go.Scatter(
-            x=[r.week.isoformat() for r in withheld], y=[0] * len(withheld), mode="markers", showlegend=False,
-            name=_("withheld"), marker={"symbol": "x-thin-open", "size": 9, "color": "#555", "line": {"width": 2}},
-            hovertext=[hover(r) for r in withheld], hoverinfo="text"))
-    figure.update_layout(
-        title={"text": title, "x": 0, "xanchor": "left"}, template="plotly_white", hovermode="closest",
-        xaxis={"title": {"text": _("Week (Monday)")}, "type": "date"},
-        yaxis={"title": {"text": _("Participants")}, "rangemode": "tozero"},
-        yaxis2={"title": {"text": _("Response rate (%)")}, "overlaying": "y", "side": "right",
-                "rangemode": "tozero", "showgrid": False},
-        legend={"orientation": "h", "y": -0.2}, margin={"l": 60, "r": 60, "t": 50, "b": 20})
+        data.append(_scatter(
+            hoverinfo="text", hovertext=[hover(r) for r in withheld],
+            marker={"color": "#555", "line": {"width": 2}, "size": 9, "symbol": "x-thin-open"}, mode="markers",
+            name=_("withheld"), showlegend=False, x=[r.week.isoformat() for r in withheld], y=[0] * len(withheld)))
+    layout: dict[str, Any] = {
+        "title": {"text": title, "x": 0, "xanchor": "left"}, "hovermode": "closest",
+        "xaxis": {"title": {"text": _("Week (Monday)")}, "type": "date"},
+        "yaxis": {"title": {"text": _("Participants")}, "rangemode": "tozero"},
+        "yaxis2": {"title": {"text": _("Response rate (%)")}, "overlaying": "y", "side": "right",
+                   "rangemode": "tozero", "showgrid": False},
+        "legend": {"orientation": "h", "y": -0.2}, "margin": {"l": 60, "r": 60, "t": 50, "b": 20}}
     if not rows:
-        figure.add_annotation(text=_("No participation figures for this selection."), showarrow=False,
-                              xref="paper", yref="paper", x=0.5, y=0.5)
-    return figure
+        layout["annotations"] = [_no_data(_("No participation figures for this selection."))]
+    return _figure(data, layout, TEMPLATE)

@@ -14,10 +14,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from functools import lru_cache
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, and_, func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, func, select
 
 from reporting.extensions import db
 from reporting.models import SEXES, AgeBand, CaseDefinition, IncidenceEstimate, ParticipationEstimate, Region
@@ -141,8 +142,16 @@ def geographies() -> list[Geography]:
 
 def latest_estimates(where: EstimateFilter) -> list[Estimate]:
     """Published cells matching ``where``, newest issue per key, ordered by week, geography, stratum."""
-    return [Estimate(**{name: getattr(row, name) for name in _ESTIMATE_FIELDS})
-            for row in db.session.scalars(_latest_select(where))]
+    params: dict[str, Any] = {"key": where.definition.key, "version": where.definition.version,
+                              "method": where.method or where.definition.default_method}
+    present = []
+    for name in _ESTIMATE_FILTERS:
+        value = getattr(where, name)
+        if value is not None:
+            present.append(name)
+            params[name] = list(value) if name == "geo_codes" else value
+    statement = _latest_estimates_statement(tuple(present), where.public_only)
+    return [Estimate(*row) for row in db.session.execute(statement, params)]
 
 
 def available_weeks(definition: DefinitionInfo, method: str | None = None) -> list[dt.date]:
@@ -156,10 +165,21 @@ def available_weeks(definition: DefinitionInfo, method: str | None = None) -> li
 
 
 def available_methods(definition: DefinitionInfo) -> list[str]:
-    """Methods with published estimates for a definition, the default first (even without estimates)."""
-    e = IncidenceEstimate
-    found = db.session.scalars(select(e.method).distinct().where(
-        e.definition_key == definition.key, e.definition_version == definition.version).order_by(e.method))
+    """Methods with published estimates for a definition, the default first (even without estimates).
+
+    A loose index scan (each next method is the smallest one after the previous, through the lookup index
+    on (definition_key, method, ...)): a handful of index probes instead of reading the definition's
+    ~11,000 rows for a DISTINCT (0.04 against 2.5 ms on SQLite, 0.2 against 3-5 ms on PostgreSQL). Without
+    planner statistics PostgreSQL reads it with bitmap scans instead (5-14 ms), since definition_version is
+    not in that index; an index on (definition_key, definition_version, method, week) makes it 0.2 ms there
+    too."""
+    e = IncidenceEstimate.__table__.c
+    same = (e.definition_key == definition.key, e.definition_version == definition.version)
+    methods = select(select(func.min(e.method)).where(*same).scalar_subquery().label("method")).cte(
+        "methods", recursive=True)
+    following = select(func.min(e.method)).where(*same, e.method > methods.c.method).scalar_subquery()
+    methods = methods.union_all(select(following).where(methods.c.method.is_not(None)))
+    found = db.session.scalars(select(methods.c.method).where(methods.c.method.is_not(None)))
     return list(dict.fromkeys([definition.default_method, *found]))
 
 
@@ -177,56 +197,64 @@ def sexes() -> list[str]:
 def latest_participation(geo_codes: Sequence[str] | None = None, week_from: dt.date | None = None,
                          week_to: dt.date | None = None, as_of: dt.date | None = None) -> list[Participation]:
     """Participation per week and geography, newest issue per (week, geography), oldest week first."""
-    p = ParticipationEstimate
-    newer = aliased(ParticipationEstimate)
-    conditions = []
-    newer_conditions = [newer.week == p.week, newer.geo_type == p.geo_type, newer.geo_code == p.geo_code,
-                        newer.issue > p.issue]
-    if geo_codes is not None:
-        conditions.append(p.geo_code.in_(list(geo_codes)))
-    if week_from is not None:
-        conditions.append(p.week >= week_from)
-    if week_to is not None:
-        conditions.append(p.week <= week_to)
-    if as_of is not None:
-        conditions.append(p.issue <= as_of)
-        newer_conditions.append(newer.issue <= as_of)
-    statement = (select(p).where(*conditions, ~select(newer.id).where(*newer_conditions).exists())
-                 .order_by(p.week, p.geo_type, p.geo_code))
-    return [Participation(**{name: getattr(row, name) for name in _PARTICIPATION_FIELDS})
-            for row in db.session.scalars(statement)]
+    given = {"geo_codes": None if geo_codes is None else list(geo_codes), "week_from": week_from,
+             "week_to": week_to, "as_of": as_of}
+    params = {name: value for name, value in given.items() if value is not None}
+    statement = _latest_participation_statement(tuple(params))
+    return [Participation(*row) for row in db.session.execute(statement, params)]
 
 
-def _latest_select(where: EstimateFilter) -> Select[tuple[IncidenceEstimate]]:
-    e = IncidenceEstimate
-    conditions = [e.definition_key == where.definition.key,
-                  e.definition_version == where.definition.version,
-                  e.method == (where.method or where.definition.default_method)]
-    if where.geo_type is not None:
-        conditions.append(e.geo_type == where.geo_type)
-    if where.geo_codes is not None:
-        conditions.append(e.geo_code.in_(list(where.geo_codes)))
-    if where.week_from is not None:
-        conditions.append(e.week >= where.week_from)
-    if where.week_to is not None:
-        conditions.append(e.week <= where.week_to)
-    if where.age_band is not None:
-        conditions.append(e.age_band == where.age_band)
-    if where.sex is not None:
-        conditions.append(e.sex == where.sex)
+# The optional filters of EstimateFilter (and of latest_participation): the column each restricts and how.
+_ESTIMATE_FILTERS = {"geo_type": ("geo_type", "=="), "geo_codes": ("geo_code", "in"), "week_from": ("week", ">="),
+                     "week_to": ("week", "<="), "age_band": ("age_band", "=="), "sex": ("sex", "=="),
+                     "as_of": ("issue", "<=")}
 
-    newer = aliased(IncidenceEstimate)
-    newer_conditions = [
-        newer.week == e.week, newer.geo_type == e.geo_type, newer.geo_code == e.geo_code,
-        newer.age_band == e.age_band, newer.sex == e.sex, newer.definition_key == e.definition_key,
-        newer.definition_version == e.definition_version, newer.method == e.method, newer.issue > e.issue]
-    if where.as_of is not None:
-        conditions.append(e.issue <= where.as_of)
-        newer_conditions.append(newer.issue <= where.as_of)
-    # No newer issue of the same key exists (works alike on SQLite and PostgreSQL, uses the lookup index).
-    no_newer_issue = ~select(newer.id).where(*newer_conditions).exists()
-    if where.public_only:
+
+def _condition(table: Table, name: str) -> ColumnElement[bool]:
+    """``column <op> :name`` for one optional filter, as a bound parameter."""
+    column, op = _ESTIMATE_FILTERS[name]
+    if op == "in":
+        return table.c[column].in_(bindparam(name, expanding=True))
+    parameter = bindparam(name)
+    return {"==": table.c[column] == parameter, ">=": table.c[column] >= parameter,
+            "<=": table.c[column] <= parameter}[op]
+
+
+@lru_cache(maxsize=None)
+def _latest_estimates_statement(filters: tuple[str, ...], public_only: bool) -> Select[Any]:
+    """The newest issue per key among the rows that match, as a window over those rows only.
+
+    Every filter is on the key (or, for ``as_of``, on the issue), so filtering first and ranking the
+    issues of what is left gives the newest issue per key. The earlier form, ``NOT EXISTS (a newer issue
+    of the same key)``, was correct but left the plan to the statistics: on PostgreSQL without them
+    (autovacuum off, or right after a big load) it became a nested loop over the whole definition, 90 ms
+    for the trend instead of under 1 ms.
+
+    Built once per combination of filters, with bound parameters (building it cost 1 ms a call)."""
+    table = IncidenceEstimate.__table__
+    e = table.c
+    conditions = [e.definition_key == bindparam("key"), e.definition_version == bindparam("version"),
+                  e.method == bindparam("method"), *[_condition(table, name) for name in filters]]
+    # Definition key, version and method are fixed above: the rest of the key is the partition.
+    newest_first = func.row_number().over(partition_by=(e.week, e.geo_type, e.geo_code, e.age_band, e.sex),
+                                          order_by=e.issue.desc())
+    ranked = select(*[e[name] for name in _ESTIMATE_FIELDS], newest_first.label("newest_first")).where(
+        *conditions).subquery("ranked")
+    outer = [ranked.c.newest_first == 1]
+    if public_only:
         # The newest issue decides: a cell whose newest issue is not public is not served from an older one.
-        conditions.append(e.public.is_(True))
-    return (select(e).where(*conditions, no_newer_issue)
-            .order_by(e.week, e.geo_type, e.geo_code, e.age_band, e.sex))
+        outer.append(ranked.c.public.is_(True))
+    return (select(*[ranked.c[name] for name in _ESTIMATE_FIELDS]).where(*outer)
+            .order_by(ranked.c.week, ranked.c.geo_type, ranked.c.geo_code, ranked.c.age_band, ranked.c.sex))
+
+
+@lru_cache(maxsize=None)
+def _latest_participation_statement(filters: tuple[str, ...]) -> Select[Any]:
+    """As ``_latest_estimates_statement``, for participation: newest issue per (week, geography)."""
+    table = ParticipationEstimate.__table__
+    p = table.c
+    newest_first = func.row_number().over(partition_by=(p.week, p.geo_type, p.geo_code), order_by=p.issue.desc())
+    ranked = select(*[p[name] for name in _PARTICIPATION_FIELDS], newest_first.label("newest_first")).where(
+        *[_condition(table, name) for name in filters]).subquery("ranked")
+    return (select(*[ranked.c[name] for name in _PARTICIPATION_FIELDS]).where(ranked.c.newest_first == 1)
+            .order_by(ranked.c.week, ranked.c.geo_type, ranked.c.geo_code))

@@ -6,9 +6,10 @@ small files the dashboard serves. Run once; only the results are committed:
     python dashboard/data/convert_regions.py package/src/js/data/dnk.json
 
 Writes
-- ``dashboard/data/regions.geojson``: the five regions keyed by DAGI code (``properties.code``, 1081..1085),
+- ``dashboard/assets/regions.geojson``: the five regions keyed by DAGI code (``properties.code``, 1081..1085),
   with ISO 3166-2 code and name; coordinates rounded to 3 decimals (about 100 m), exterior rings clockwise as
-  d3-geo (and so Plotly's geo subplot) expects.
+  d3-geo (and so Plotly's geo subplot) expects. The map's traces name it by URL; Plotly fetches it once per
+  page.
 - ``dashboard/assets/europe_50m.json``: a TopoJSON base map for Plotly's geo subplot (scope 'europe',
   resolution 50). Plotly fetches ``<topojsonURL>/<scope>_<resolution>m.json`` whenever a choropleth uses
   ``locationmode='geojson-id'``; serving it ourselves keeps the dashboard offline-capable and within the
@@ -98,8 +99,8 @@ def topology(regions: dict) -> dict:
 
 def main(argv: list[str]) -> None:
     regions = convert(Path(argv[1]))
-    (HERE / "regions.geojson").write_text(json.dumps(regions, ensure_ascii=False, separators=(",", ":")),
-                                          encoding="utf-8")
+    (HERE.parent / "assets" / "regions.geojson").write_text(
+        json.dumps(regions, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
     (HERE.parent / "assets" / "europe_50m.json").write_text(
         json.dumps(topology(regions), separators=(",", ":")), encoding="utf-8")
 

@@ -99,6 +99,8 @@ class IncidenceEstimate(Base):
         UniqueConstraint("week", "geo_type", "geo_code", "age_band", "sex", "definition_key",
                          "definition_version", "method", "issue"),
         Index("ix_incidence_estimates_lookup", "definition_key", "method", "geo_type", "week"),
+        # The dashboard's catalogue: which methods and weeks a definition version has (migration 0007).
+        Index("ix_incidence_estimates_catalogue", "definition_key", "definition_version", "method", "week"),
         CheckConstraint("geo_type IN ('nation', 'region')", name="geo_type"),
     )
 
