@@ -207,8 +207,9 @@ def _finest_without_window(weeks: Sequence[dt.date], definitions: Sequence[Compi
     - ``simple``: one pass over the reports of the weeks, grouped by cell: every (eligible) report is one
       active participant, and a case of definition i when its own onset is in its week, the definition holds
       and it did not answer "same illness" (so it certainly starts a new episode; without a same-episode rule
-      every such report does). No join and no look-up:
-      the plan is a (parallel) scan and a hash aggregate, like a hand-written GROUP BY.
+      every such report does). No join: for w0 the plan is a (parallel) scan and a hash aggregate, like a
+      hand-written GROUP BY; the season filters of w0_3w and w0_if add window functions over the seasons'
+      reports (many weeks) or index look-ups per report (a few weeks).
     - ``extra``: the cases the simple rule cannot see, found among the few reports that may carry them:
       reports of W that answered "same illness" but start a new episode all the same (the previous report is
       missing or older than the method's episode gap), and reports of W+1 .. W+L whose onset is in W (a cough
