@@ -15,7 +15,6 @@ from typing import Any
 
 import psycopg
 
-DSN = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/covidmeter_bench_submit")
 _local = threading.local()
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS bench_bare (id bigserial PRIMARY KEY, body jsonb NOT NULL, " \
@@ -25,7 +24,8 @@ SCHEMA = "CREATE TABLE IF NOT EXISTS bench_bare (id bigserial PRIMARY KEY, body 
 def _connection() -> psycopg.Connection:
     connection = getattr(_local, "connection", None)
     if connection is None or connection.closed:
-        connection = _local.connection = psycopg.connect(DSN, autocommit=True)
+        dsn = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/covidmeter_bench_submit")
+        connection = _local.connection = psycopg.connect(dsn, autocommit=True)
     return connection
 
 

@@ -1,47 +1,57 @@
 """Benchmark: weekly-report submissions per second and their latency through gunicorn on PostgreSQL,
 against a bare endpoint that inserts one row, measured in the same run.
 
-    python bench/submit.py                      # the default ramp: 200, 400, 800, 1000, 1200 requests/s, 10 s each
-    python bench/submit.py --rates 100 300 --seconds 5 --workers 3 --threads 8
+    python bench/submit.py                      # the default ramp: 200 ... 2400 requests/s, 10 s each
+    python bench/submit.py --rates 300 600 --seconds 5 --workers 4 --threads 4
+    python bench/submit.py --in-process 2000    # CPU per request in one process, without HTTP
 
 What it does:
 - creates a fresh PostgreSQL database (default covidmeter_bench_submit; dropped at the end unless --keep),
   builds the schema with the migrations, and writes accounts, profiles and bearer sessions directly (a
   session per account, stored hashed as the API stores them), one profile per request to be sent, so
   every request stores a new weekly report;
-- starts gunicorn (``-k gthread``) for the real app ('wsgi:create_app()', production settings, rate limits
-  on) and then, with the same settings, for bench/bare_app.py (one INSERT via psycopg);
-- drives each with an OPEN-LOOP load generator (asyncio + aiohttp): request i of a step is scheduled at
-  t0 + i/rate and sent then whatever happened to the earlier ones, and its latency is measured from that
-  scheduled time, so queueing in the client, the server or the database shows as latency instead of
-  silently lowering the rate (a closed loop would hide it);
+- starts gunicorn (``-k gthread``, by default one process more than there are cores, 6 threads each) for
+  the real app ('wsgi:create_app()', production settings, rate limits on and kept in Redis, as in
+  production with several web processes; --redis none keeps them in each process's memory) and then,
+  with the same settings, for bench/bare_app.py (one INSERT via psycopg);
+- warms each up (a burst, so that every thread has its database connection, then a trickle; not counted)
+  and drives it with an OPEN-LOOP load generator: request i of a step is sent at t0 + i/rate whatever
+  happened to the earlier ones (on the keep-alive connection idle longest, or a new one when all are
+  busy), and its latency is measured from that scheduled time, so queueing in the client, the server or
+  the database shows as latency instead of silently lowering the rate (a closed loop would hide it). The
+  generator is a minimal HTTP/1.1 client on asyncio (requests built before the step, responses read for
+  status and length only), so it needs little of the CPU it shares with the server; its CPU is reported;
 - POSTs /api/v1/me/profiles/<id>/reports with a fresh submission id and a realistic mix of answers (85 %
-  "no symptoms", 15 % ill with the follow-up questions), checks every answer is 201, and counts anything
-  else (or a timeout) as an error;
-- prints a table (offered rate, achieved rate, p50, p99, errors, and the app's figures as ratios of the
-  bare endpoint's) and saves a plot of latency against offered rate to bench/results/submit.png (and the
-  figures to bench/results/submit.json).
+  "no symptoms", 15 % ill with the follow-up questions), counts every answer but 201, or one later than
+  --timeout seconds, as an error; between steps it waits until the server answers a probe quickly again;
+- measures where the CPU went during each step (from /proc: gunicorn's processes, the PostgreSQL
+  backends of the benchmark database, Redis, the load generator, and the whole machine, so that work by
+  anything else on the machine shows);
+- prints a table (offered rate, achieved rate, p50, p99, errors, and app/bare throughput), each target's
+  best rate, the CPU per request, and saves a plot of latency against offered rate to
+  bench/results/submit.png (and the figures to bench/results/submit.json).
 
-The load generator runs on the same machine as gunicorn and PostgreSQL and competes with them for CPU;
-say so when quoting the figures.
+gunicorn, PostgreSQL, Redis and the load generator share the machine; say so when quoting the figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import datetime as dt
 import hashlib
 import json
 import os
-import random
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +69,12 @@ ILL_ANSWERS = {"symptoms": ["fever", "cough", "tiredness"], "persistent_cough": 
                "highest_temperature": "38_38.9", "care": ["no"], "tested": "antigen", "test_result": "negative",
                "flu_tested": "no", "days_off": 1}
 WELL_ANSWERS = {"symptoms": ["none"]}
+ILL_EVERY = (3, 20)  # 3 requests in 20 (15 %) report illness, spread evenly through every step
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# Not counted: a burst that gets every gunicorn thread its own database connection (a new PostgreSQL
+# backend is slow until its caches are warm, and psycopg prepares a statement at its fifth use on a
+# connection), then a steady trickle.
+WARM_UP = ((400, 1000), (300, 100))  # (requests, per second)
 
 
 @dataclass
@@ -73,7 +89,12 @@ class Step:
     p50_ms: float
     p99_ms: float
     max_ms: float
+    # CPU milliseconds per completed request, by whom, and the machine's load during the step.
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    machine_busy: float = 0.0  # share of all cores busy (anything on the machine)
 
+
+# --- the database ----------------------------------------------------------------------------------------------
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -136,12 +157,21 @@ def prepare(dsn: str, profiles: int) -> list[tuple[str, str]]:
     return pairs
 
 
-def start_gunicorn(app: str, port: int, env: dict[str, str], workers: int, threads: int, chdir: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "gthread", "--threads", str(threads),
+def request_body(index: int) -> bytes:
+    ill = index % ILL_EVERY[1] < ILL_EVERY[0]
+    return json.dumps({"submission_id": f"bench-{index:08d}-{secrets.token_hex(6)}",
+                       "answers": ILL_ANSWERS if ill else WELL_ANSWERS}).encode()
+
+
+# --- gunicorn ----------------------------------------------------------------------------------------------------
+
+def start_gunicorn(app: str, port: int, env: dict[str, str], workers: int, threads: int, chdir: Path,
+                   worker_class: str = "gthread") -> subprocess.Popen:
+    command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", worker_class, "--threads", str(threads),
                "-b", f"127.0.0.1:{port}", "--backlog", "4096", "--keep-alive", "30", "--log-level", "warning",
                "--chdir", str(chdir), app]
     process = subprocess.Popen(command, env={**os.environ, **env}, start_new_session=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -164,89 +194,347 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-async def open_loop(url_for: callable, body_for: callable, headers_for: callable, rate: int, seconds: float,
-                    session: "aiohttp.ClientSession", start_index: int, target: str) -> Step:  # noqa: F821
-    """Send rate*seconds requests at fixed intervals; latency counts from each request's scheduled time."""
-    import aiohttp
+# --- where the CPU goes (Linux /proc) ---------------------------------------------------------------------------
 
-    total = int(rate * seconds)
-    latencies: list[float] = []
-    errors = 0
-    loop = asyncio.get_running_loop()
-    t0 = loop.time() + 0.2
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of one process (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
-    async def one(i: int) -> None:
-        nonlocal errors
-        scheduled = t0 + i / rate
-        delay = scheduled - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        index = start_index + i
-        try:
-            async with session.post(url_for(index), data=body_for(index), headers=headers_for(index)) as response:
-                await response.read()
-                if response.status != 201:
-                    errors += 1
-                    return
-        except (aiohttp.ClientError, asyncio.TimeoutError):
-            errors += 1
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+@dataclass
+class _CpuSnapshot:
+    server: dict[int, float]  # gunicorn's processes: pid -> CPU seconds
+    postgres: dict[int, float]  # the benchmark database's backends
+    redis: float
+    client: float  # this process
+    machine: tuple[int, int]  # (busy, total) jiffies
+
+
+class CpuMeter:
+    """CPU used between ``start`` and ``stop`` by the parts of the benchmark, read from /proc."""
+
+    def __init__(self, server_pid: int, dsn: str, redis_url: str | None) -> None:
+        self.server_pid, self.dsn, self.redis_url = server_pid, dsn, redis_url
+
+    def _postgres_pids(self) -> list[int]:
+        name = self.dsn.rsplit("/", 1)[1]
+        with psycopg.connect(self.dsn, autocommit=True) as connection:
+            return [r[0] for r in connection.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,))]
+
+    def _redis_cpu(self) -> float:
+        if not self.redis_url:
+            return 0.0
+        import redis
+
+        info = redis.Redis.from_url(self.redis_url).info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    def _read(self) -> _CpuSnapshot:
+        server = [self.server_pid, *children_of(self.server_pid)]
+        return _CpuSnapshot({p: process_cpu(p) for p in server},
+                            {p: process_cpu(p) for p in self._postgres_pids()},
+                            self._redis_cpu(), time.process_time(), machine_jiffies())
+
+    def start(self) -> None:
+        self.before = self._read()
+
+    def stop(self, requests: int) -> tuple[dict[str, float], float]:
+        """CPU milliseconds per request by part, and the share of the machine's cores that were busy."""
+        after, before = self._read(), self.before
+
+        def used(now: dict[int, float], then: dict[int, float]) -> float:
+            return sum(cpu - then.get(pid, 0.0) for pid, cpu in now.items())  # a new process counts from zero
+
+        spent = {"server": used(after.server, before.server), "postgres": used(after.postgres, before.postgres),
+                 "redis": after.redis - before.redis, "client": after.client - before.client}
+        busy = (after.machine[0] - before.machine[0]) / max(1, after.machine[1] - before.machine[1])
+        return {k: round(1000 * v / max(1, requests), 3) for k, v in spent.items()}, round(busy, 3)
+
+
+# --- the load generator: open loop over a minimal HTTP/1.1 client --------------------------------------------------
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection carrying one request at a time; the response is read for its status line,
+    Content-Length and Connection headers, and its body skipped."""
+
+    def __init__(self, pool: "Pool") -> None:
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.done: Callable[[int | None], None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def send(self, payload: bytes, done: Callable[[int | None], None]) -> None:
+        self.done = done
+        self.buffer.clear()
+        self.transport.write(payload)  # type: ignore[union-attr]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
             return
-        latencies.append(loop.time() - scheduled)
+        lines = bytes(self.buffer[:end]).decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip().lower()
+        if len(self.buffer) < end + 4 + int(headers.get("content-length", 0)):
+            return
+        done, self.done = self.done, None
+        self.buffer.clear()
+        if done is not None:
+            done(int(lines[0].split(" ", 2)[1]))
+        if headers.get("connection") == "close":
+            self.transport.close()  # type: ignore[union-attr]
+        else:
+            self.pool.release(self)
 
-    await asyncio.gather(*(one(i) for i in range(total)))
-    elapsed = loop.time() - t0
-    ordered = sorted(latencies) or [float("nan")]
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
-    return Step(target, rate, seconds, total, len(latencies), errors, len(latencies) / elapsed if elapsed else 0,
-                round(pick(0.50), 1), round(pick(0.99), 1), round(ordered[-1] * 1000, 1))
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.pool.lost(self)
+        done, self.done = self.done, None
+        if done is not None:
+            done(None)
 
 
-async def drained(session: "aiohttp.ClientSession", probe: str, limit: float = 90.0) -> None:  # noqa: F821
+class Pool:
+    """Keep-alive connections to one server: the idle one that has waited longest carries the next request
+    (so requests rotate over all connections, and so over all of gunicorn's workers, as many separate
+    clients' would; reusing the most recent one would pile them onto one worker), else a new one is opened
+    (up to ``limit``; beyond, requests wait here, and their latency keeps counting)."""
+
+    def __init__(self, host: str, port: int, limit: int = 4000) -> None:
+        self.host, self.port, self.limit = host, port, limit
+        self.idle: collections.deque[_Connection] = collections.deque()
+        self.busy: set[_Connection] = set()
+        self.opening = 0
+        self.waiting: collections.deque[tuple[bytes, Callable[[int | None], None]]] = collections.deque()
+
+    def submit(self, payload: bytes, done: Callable[[int | None], None]) -> None:
+        if self.idle:
+            connection = self.idle.popleft()
+            self.busy.add(connection)
+            connection.send(payload, done)
+        elif len(self.busy) + self.opening < self.limit:
+            self.opening += 1
+            asyncio.get_running_loop().create_task(self._open_and_send(payload, done))
+        else:
+            self.waiting.append((payload, done))
+
+    async def _open_and_send(self, payload: bytes, done: Callable[[int | None], None]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, connection = await loop.create_connection(lambda: _Connection(self), self.host, self.port)
+        except OSError:
+            self.opening -= 1
+            done(None)
+            return
+        self.opening -= 1
+        self.busy.add(connection)
+        connection.send(payload, done)
+
+    def release(self, connection: _Connection) -> None:
+        if self.waiting:
+            payload, done = self.waiting.popleft()
+            connection.send(payload, done)
+        else:
+            self.busy.discard(connection)
+            self.idle.append(connection)
+
+    def lost(self, connection: _Connection) -> None:
+        self.busy.discard(connection)
+        if connection in self.idle:
+            self.idle.remove(connection)
+        if self.waiting and len(self.busy) + self.opening < self.limit:
+            self.submit(*self.waiting.popleft())
+
+    def abandon_busy(self) -> None:
+        """Close the connections still waiting for an answer (their requests have timed out)."""
+        for connection in list(self.busy):
+            connection.done = None
+            connection.transport.close()  # type: ignore[union-attr]
+        self.waiting.clear()
+
+    def close(self) -> None:
+        for connection in [*self.idle, *self.busy]:
+            connection.transport.close()  # type: ignore[union-attr]
+
+
+async def open_loop(pool: Pool, payloads: list[bytes], rate: int, timeout: float, expect: int = 201) -> tuple[list[float], int, float]:
+    """Send payload i at t0 + i/rate; returns (latencies of the good answers, errors, seconds from t0 to the
+    last answer). Latency counts from the scheduled time; an answer later than ``timeout`` is an error."""
+    loop = asyncio.get_running_loop()
+    total = len(payloads)
+    latencies: list[float] = []
+    errors = finished = 0
+    last = loop.time()
+    all_done = loop.create_future()
+    t0 = loop.time() + 0.1
+
+    def on_answer(scheduled: float) -> Callable[[int | None], None]:
+        def done(status: int | None) -> None:
+            nonlocal errors, finished, last
+            last = loop.time()
+            latency = last - scheduled
+            if status == expect and latency <= timeout:
+                latencies.append(latency)
+            else:
+                errors += 1
+            finished += 1
+            if finished == total and not all_done.done():
+                all_done.set_result(None)
+        return done
+
+    i = 0
+    while i < total:
+        now = loop.time()
+        while i < total and t0 + i / rate <= now:
+            pool.submit(payloads[i], on_answer(t0 + i / rate))
+            i += 1
+        if i < total:
+            await asyncio.sleep(t0 + i / rate - loop.time())
+    try:
+        await asyncio.wait_for(asyncio.shield(all_done), max(0.0, t0 + total / rate + timeout - loop.time()) + 1)
+    except asyncio.TimeoutError:
+        errors += total - finished
+        pool.abandon_busy()
+    return latencies, errors, max(1e-9, last - t0)
+
+
+async def drained(pool: Pool, probe: bytes, limit: float = 90.0) -> None:
     """Wait until the server answers a cheap request quickly again: an overloaded step (whose requests the
     client gave up on) must not leave a queue behind that the next step is blamed for."""
     loop = asyncio.get_running_loop()
     deadline, quick = loop.time() + limit, 0
     while loop.time() < deadline and quick < 3:
         started = loop.time()
+        answered = loop.create_future()
+        pool.submit(probe, lambda status: answered.done() or answered.set_result(status))
         try:
-            async with session.get(probe) as response:
-                await response.read()
+            await asyncio.wait_for(answered, 5)
             quick = quick + 1 if loop.time() - started < 0.05 else 0
-        except Exception:  # noqa: BLE001  (a refused or timed-out probe means "not yet")
+        except asyncio.TimeoutError:
+            pool.abandon_busy()
             quick = 0
         await asyncio.sleep(0.2)
 
 
-async def drive(base_url: str, kind: str, pairs: list[tuple[str, str]], rates: list[int], seconds: float,
-                offset: int) -> tuple[list[Step], int]:
-    import aiohttp
+def http_post(port: int, path: str, headers: dict[str, str], body: bytes) -> bytes:
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{head}Content-Length: {len(body)}\r\n\r\n"
+            .encode() + body)
 
-    rng = random.Random(7)
-    ill = {i for i in range(len(pairs)) if rng.random() < 0.15}
-    if kind == "app":
-        url_for = lambda i: f"{base_url}/api/v1/me/profiles/{pairs[i][1]}/reports"  # noqa: E731
-        headers_for = lambda i: {"Authorization": f"Bearer {pairs[i][0]}",  # noqa: E731
-                                 "Content-Type": "application/json", "Accept-Language": "da"}
-    else:
-        url_for = lambda i: f"{base_url}/"  # noqa: E731
-        headers_for = lambda i: {"Content-Type": "application/json"}  # noqa: E731
-    body_for = lambda i: json.dumps({"submission_id": f"bench-{i:08d}-{secrets.token_hex(6)}",  # noqa: E731
-                                     "answers": ILL_ANSWERS if i in ill else WELL_ANSWERS})
-    connector = aiohttp.TCPConnector(limit=4000, force_close=False)
-    timeout = aiohttp.ClientTimeout(total=15)
+
+async def drive(port: int, kind: str, pairs: list[tuple[str, str]], rates: list[int], seconds: float,
+                timeout: float, meter: CpuMeter) -> list[Step]:
+    """Warm up, then each rate in turn; request i goes to profile i (the app), so every request stores a new
+    report. The bare endpoint numbers its requests the same way."""
+
+    def payload(i: int) -> bytes:
+        if kind == "app":
+            return http_post(port, f"/api/v1/me/profiles/{pairs[i][1]}/reports",
+                             {"Authorization": f"Bearer {pairs[i][0]}", "Content-Type": "application/json",
+                              "Accept-Language": "da"}, request_body(i))
+        return http_post(port, "/", {"Content-Type": "application/json"}, request_body(i))
+
+    probe = f"GET {'/healthz' if kind == 'app' else '/'} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    pool = Pool("127.0.0.1", port)
     steps = []
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        warm = await open_loop(url_for, body_for, headers_for, 100, 2, session, offset, kind)  # warm-up, discarded
-        offset += warm.sent
+    try:
+        offset = 0
+        for count, rate in WARM_UP:
+            await drained(pool, probe)
+            await open_loop(pool, [payload(offset + i) for i in range(count)], rate, timeout)
+            offset += count
         for rate in rates:
-            await drained(session, base_url + ("/healthz" if kind == "app" else "/"))
-            step = await open_loop(url_for, body_for, headers_for, rate, seconds, session, offset, kind)
-            offset += step.sent
+            await drained(pool, probe)
+            payloads = [payload(offset + i) for i in range(int(rate * seconds))]
+            offset += len(payloads)
+            meter.start()
+            latencies, errors, elapsed = await open_loop(pool, payloads, rate, timeout)
+            cpu, busy = meter.stop(len(latencies))
+            ordered = sorted(latencies) or [float("nan")]
+            pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)  # noqa: E731
+            step = Step(kind, rate, seconds, len(payloads), len(latencies), errors, round(len(latencies) / elapsed, 1),
+                        pick(0.50), pick(0.99), round(ordered[-1] * 1000, 1), cpu, busy)
             steps.append(step)
             print(f"  {kind:4} {rate:5}/s offered: {step.achieved:7.1f}/s done, p50 {step.p50_ms:7.1f} ms, "
-                  f"p99 {step.p99_ms:8.1f} ms, errors {step.errors}", flush=True)
-    return steps, offset
+                  f"p99 {step.p99_ms:8.1f} ms, errors {step.errors}; CPU ms/request: "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()) + f"; machine {busy:.0%} busy", flush=True)
+    finally:
+        pool.close()
+    return steps
 
+
+# --- in one process, without HTTP ----------------------------------------------------------------------------------
+
+def in_process(dsn: str, pairs: list[tuple[str, str]], requests: int, env: dict[str, str]) -> None:
+    """CPU per request of the app and of the bare endpoint called as WSGI apps in this process, requests
+    built beforehand (no HTTP, no gunicorn): what the Python of each costs."""
+    from werkzeug.test import EnvironBuilder
+
+    os.environ.update(env)
+    from bench.bare_app import app as bare
+    from wsgi import create_app
+
+    app = create_app()
+    statuses: collections.Counter[str] = collections.Counter()
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> None:
+        statuses[status.split(" ", 1)[0]] += 1
+
+    def environ(kind: str, i: int) -> dict[str, object]:
+        if kind == "app":
+            return EnvironBuilder(path=f"/api/v1/me/profiles/{pairs[i][1]}/reports", method="POST",
+                                  data=request_body(i), headers={
+                                      "Authorization": f"Bearer {pairs[i][0]}", "Content-Type": "application/json",
+                                      "Accept-Language": "da"}).get_environ()
+        return EnvironBuilder(path="/", method="POST", data=request_body(i),
+                              headers={"Content-Type": "application/json"}).get_environ()
+
+    index = 0
+    for kind, wsgi_app in (("app", app), ("bare", bare)):
+        for warm_up, count in ((True, 200), (False, requests)):
+            environs = [environ(kind, index + i) for i in range(count)]
+            index += count
+            statuses.clear()
+            cpu, wall = time.process_time(), time.perf_counter()
+            for one in environs:
+                for _ in wsgi_app(one, start_response):
+                    pass
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        print(f"{kind:4}: {1000 * cpu / requests:.3f} ms CPU and {1000 * wall / requests:.3f} ms wall per request "
+              f"({requests} requests, answers {dict(statuses)})")
+    print(f"load average {os.getloadavg()[0]:.1f}")
+
+
+# --- main ----------------------------------------------------------------------------------------------------------
 
 def plot(steps: list[Step], path: Path, note: str) -> None:
     import matplotlib
@@ -266,9 +554,21 @@ def plot(steps: list[Step], path: Path, note: str) -> None:
     ax.set_ylabel("latency from scheduled send (ms)")
     ax.set_title("Weekly-report submissions through gunicorn on PostgreSQL")
     ax.legend(fontsize=8)
-    fig.text(0.01, 0.01, note, fontsize=7, color="grey")
-    fig.tight_layout()
+    fig.text(0.01, 0.01, textwrap.fill(note, 125), fontsize=6.5, color="grey")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(path, dpi=120)
+
+
+def redis_for_bench(url: str) -> str | None:
+    if url == "none":
+        return None
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        raise SystemExit(f"Redis is not reachable at {url} ({exc}); start it, or pass --redis none") from None
+    return url
 
 
 def main() -> None:
@@ -276,16 +576,27 @@ def main() -> None:
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres",
                         help="any database URL on the server; the benchmark database is made beside it")
     parser.add_argument("--database", default="covidmeter_bench_submit")
-    parser.add_argument("--rates", type=int, nargs="+", default=[200, 400, 800, 1000, 1200])
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0",
+                        help="Redis for the app's rate limits (one counter per bench session, gone a minute "
+                             "later), or 'none' for each process's memory")
+    parser.add_argument("--rates", type=int, nargs="+", default=[200, 400, 600, 800, 1000, 1400, 1800, 2400])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--timeout", type=float, default=15.0, help="an answer later than this is an error")
+    # A few processes with several threads each: a process's threads overlap their waits for PostgreSQL and
+    # Redis. On 2 cores 2x8, 3x6 and 4x4 were alike within the noise; 8 processes cost more CPU per request.
+    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 2) + 1)
+    parser.add_argument("--threads", type=int, default=6)
+    parser.add_argument("--worker-class", default="gthread", help="gunicorn's -k (sync ignores --threads)")
     parser.add_argument("--only", choices=("app", "bare"), default=None)
+    parser.add_argument("--in-process", type=int, metavar="N", default=0,
+                        help="instead: N requests to each app called in this process, and their CPU")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
 
     load_before = os.getloadavg()
-    needed = int(sum(args.rates) * args.seconds) + 400
+    redis_url = redis_for_bench(args.redis)
+    needed = (2 * args.in_process + 400 if args.in_process
+              else sum(count for count, _ in WARM_UP) + sum(int(rate * args.seconds) for rate in args.rates))
     print(f"database {args.database}: preparing {needed:,} accounts, profiles and bearer sessions", flush=True)
     dsn = create_database(args.pg, args.database)
     steps: list[Step] = []
@@ -294,16 +605,20 @@ def main() -> None:
         env = {"COVIDMETER_ENV": "production", "COVIDMETER_DATABASE_URL": dsn.replace("postgresql://", "postgresql+psycopg://"),
                "COVIDMETER_SECRET_KEY": secrets.token_urlsafe(48), "COVIDMETER_BASE_URL": "http://127.0.0.1",
                "BENCH_DATABASE_URL": dsn, "PYTHONPATH": str(ROOT)}
-        offset = 0
+        if redis_url:
+            env["COVIDMETER_REDIS_URL"] = redis_url
+        if args.in_process:
+            in_process(dsn, pairs, args.in_process, env)
+            return
         for kind, app, chdir in (("app", "wsgi:create_app()", ROOT), ("bare", "bare_app:app", ROOT / "bench")):
             if args.only and kind != args.only:
                 continue
             port = free_port()
-            print(f"gunicorn -w {args.workers} -k gthread --threads {args.threads} '{app}'", flush=True)
-            process = start_gunicorn(app, port, env, args.workers, args.threads, chdir)
+            print(f"gunicorn -w {args.workers} -k {args.worker_class} --threads {args.threads} '{app}'", flush=True)
+            process = start_gunicorn(app, port, env, args.workers, args.threads, chdir, args.worker_class)
             try:
-                kind_steps, offset = asyncio.run(drive(f"http://127.0.0.1:{port}", kind, pairs, args.rates,
-                                                       args.seconds, offset))
+                meter = CpuMeter(process.pid, dsn, redis_url if kind == "app" else None)
+                kind_steps = asyncio.run(drive(port, kind, pairs, args.rates, args.seconds, args.timeout, meter))
                 steps += kind_steps
             finally:
                 stop(process)
@@ -323,11 +638,25 @@ def main() -> None:
         fb = f"{b.achieved:12.1f} {b.p50_ms:8.1f} {b.p99_ms:8.1f} {b.errors:4}" if b else " " * 35
         ratio = f"{a.achieved / b.achieved:.2f}" if a and b and b.achieved else "-"
         print(f"{rate:9} |{fa} |{fb} | {ratio}")
+    print()
+    for target in ("app", "bare"):
+        rows = [s for s in steps if s.target == target]
+        if rows:
+            best = max(rows, key=lambda s: s.achieved)
+            good = [s.offered for s in rows if s.errors == 0 and s.p99_ms < 100]
+            print(f"{target:4}: at most {best.achieved:.0f}/s done (at {best.offered}/s offered); p99 under 100 ms "
+                  f"without errors up to {f'{max(good)}/s offered' if good else 'none of the offered rates'}")
+    print()
+    print("CPU ms per request  | gunicorn  postgres  redis  load generator | machine busy (all processes)")
+    for s in steps:
+        print(f"{s.target:4} {s.offered:5}/s offered | {s.cpu_ms['server']:8.2f} {s.cpu_ms['postgres']:9.2f} "
+              f"{s.cpu_ms['redis']:6.2f} {s.cpu_ms['client']:15.2f} | {s.machine_busy:.0%}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     load_after = os.getloadavg()
-    note = (f"{os.cpu_count()} CPUs shared by gunicorn (-w {args.workers} gthread x{args.threads}), PostgreSQL and the "
-            f"load generator; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
-            f"{dt.datetime.now():%Y-%m-%d %H:%M}")
+    note = (f"{os.cpu_count()} CPUs shared by gunicorn (-w {args.workers} -k {args.worker_class} --threads "
+            f"{args.threads}), PostgreSQL, "
+            f"{'Redis, ' if redis_url else ''}the load generator and anything else running; load average "
+            f"{load_before[0]:.1f} before, {load_after[0]:.1f} after; {dt.datetime.now():%Y-%m-%d %H:%M}")
     print(note)
     (RESULTS / "submit.json").write_text(json.dumps({"note": note, "steps": [asdict(s) for s in steps]}, indent=2))
     plot(steps, RESULTS / "submit.png", note)

@@ -47,7 +47,9 @@ def register_extensions(app: Flask) -> None:
 
 def register_security(app: Flask) -> None:
     from . import authz, headers
+    from .security import CookieSessionInterface
 
+    app.session_interface = CookieSessionInterface()
     app.before_request(authz.enforce)
     headers.init_app(app)
 

@@ -3,15 +3,31 @@
 Services open and commit their own transactions (``with db.session.begin():`` or an explicit
 ``db.session.commit()``); views stay thin. The scheduler and CLI use the same session inside
 ``app.app_context()``.
+
+Dead pooled connections (PostgreSQL restarted, a backend terminated, an idle timeout in the server or a
+proxy) are caught without a round trip: when a connection is taken from the pool, its socket is polled,
+and an idle connection has nothing to say; one the server has closed is readable (its farewell message or
+end of file), so the pool discards it and opens a fresh one (``_usable_at_checkout``). ``pool_recycle``
+replaces connections before they get old enough to meet a timeout that closes them silently. This takes
+the place of SQLAlchemy's ``pool_pre_ping``, which costs a round trip to the server on every checkout,
+that is on every request. If a connection still dies under a statement, SQLAlchemy invalidates the pool
+and the error is answered as 503, "try again" (``reporting.problems``).
 """
 
 from __future__ import annotations
 
+import select
 from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+
+# Seconds after which a pooled connection is replaced rather than reused (a connection idle for longer
+# may have been closed silently by a firewall, a load balancer or PgBouncer).
+POOL_RECYCLE_SECONDS = 1800
 
 
 class Database:
@@ -74,8 +90,29 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+        kwargs.setdefault("pool_recycle", POOL_RECYCLE_SECONDS)
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "checkout", _usable_at_checkout)
+    return engine
+
+
+def _usable_at_checkout(dbapi_connection: Any, _record: ConnectionPoolEntry,
+                        _proxy: PoolProxiedConnection) -> None:
+    """Refuse a pooled connection that the server has closed; the pool then opens a new one.
+
+    Between two uses a healthy connection is idle: the server sends nothing until it is sent a query. So
+    if its socket is readable (or hung up, or in error) now, what waits there is the server's goodbye (e.g.
+    "terminating connection due to administrator command") or end of file. Polling with a zero timeout is a
+    system call, not a round trip. Raising ``DisconnectionError`` here makes the pool dispose of the
+    connection and check out another (SQLAlchemy's documented hook for custom liveness checks)."""
+    try:
+        fd = dbapi_connection.fileno()
+    except Exception as exc:  # noqa: BLE001  (closed on our side: psycopg raises OperationalError)
+        raise DisconnectionError("the pooled connection is closed") from exc
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)  # POLLHUP and POLLERR are always reported
+    if poller.poll(0):
+        raise DisconnectionError("the server closed the pooled connection while it was idle")

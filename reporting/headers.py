@@ -23,12 +23,18 @@ CSP_BASE = {
 }
 
 
+_CSP_BASE_HEADER = "; ".join(f"{k} {v}" for k, v in CSP_BASE.items())
+
+
 def content_security_policy(app: Flask, path: str) -> str:
+    overrides = [directives for prefix, directives in app.extensions.get("covidmeter.csp_overrides", [])
+                 if path.startswith(prefix)]
+    if not overrides:
+        return _CSP_BASE_HEADER  # most responses: built once
     policy = dict(CSP_BASE)
-    for prefix, directives in app.extensions.get("covidmeter.csp_overrides", []):
-        if path.startswith(prefix):
-            for name, value in directives.items():
-                policy[name] = f"{policy.get(name, '')} {value}".strip()
+    for directives in overrides:
+        for name, value in directives.items():
+            policy[name] = f"{policy.get(name, '')} {value}".strip()
     return "; ".join(f"{k} {v}" for k, v in policy.items())
 
 
@@ -36,25 +42,33 @@ def add_csp_override(app: Flask, prefix: str, directives: dict[str, str]) -> Non
     app.extensions.setdefault("covidmeter.csp_overrides", []).append((prefix, directives))
 
 
+_EVERY_RESPONSE = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    # Only the origin, never the path: login links never leak, and Flask-WTF's HTTPS referrer check (which
+    # compares origins) still passes. 'no-referrer' would make every HTTPS form POST fail.
+    ("Referrer-Policy", "strict-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+]
+_NO_STORE_PREFIXES = ("/api/", "/me", "/report", "/staff", "/dashboard", "/login", "/signup", "/week/",
+                      "/unsubscribe/", "/withdrawn")
+
+
 def init_app(app: Flask) -> None:
     @app.after_request
     def _headers(response: Response) -> Response:
-        h = response.headers
-        h.setdefault("Content-Security-Policy", content_security_policy(current_app, request.path))
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("X-Frame-Options", "DENY")
-        # Only the origin, never the path: login links never leak, and Flask-WTF's HTTPS referrer check
-        # (which compares origins) still passes. 'no-referrer' would make every HTTPS form POST fail.
-        h.setdefault("Referrer-Policy", "strict-origin")
-        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
-        h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        path = request.path
+        defaults = [("Content-Security-Policy", content_security_policy(current_app, path)), *_EVERY_RESPONSE]
         if current_app.config["COVIDMETER_SECURE_COOKIES"]:
-            h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if request.path.startswith(("/api/", "/me", "/report", "/staff", "/dashboard", "/login", "/signup",
-                                "/week/", "/unsubscribe/", "/withdrawn")):
-            h.setdefault("Cache-Control", "no-store")
+            defaults.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+        if path.startswith(_NO_STORE_PREFIXES):
+            defaults.append(("Cache-Control", "no-store"))
+        # What a view set itself wins (setdefault), checked in one pass over the headers.
+        present = {name.lower() for name in response.headers.keys()}
+        response.headers.extend([(name, value) for name, value in defaults if name.lower() not in present])
         # Dash's renderer sends the cookie '_csrf_token' back as the X-CSRFToken header on callbacks.
-        if request.path.startswith("/dashboard/") and response.mimetype == "text/html":
+        if path.startswith("/dashboard/") and response.mimetype == "text/html":
             response.set_cookie("_csrf_token", generate_csrf(), samesite="Strict", httponly=False,
                                 secure=current_app.config["COVIDMETER_SECURE_COOKIES"], path="/dashboard/")
         return response

@@ -14,6 +14,7 @@ from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -85,3 +86,20 @@ def register_error_handlers(app: Flask) -> None:
             return problem(500, "Internal server error", "An unexpected error occurred.", reference=reference)
         return render_template("error.html", status=500, reference=reference,
                                message=_("Something went wrong on our side. Please try again in a moment.")), 500
+
+    @app.errorhandler(DBAPIError)
+    def _database(error: DBAPIError) -> Any:
+        if not error.connection_invalidated:
+            return _unexpected(error)
+        # The connection died under a statement (the database restarted or the network dropped it); the
+        # pool has been refreshed, and the transaction rolled back, so the same request can simply be sent
+        # again (a report's submission id makes a repeated POST harmless).
+        log.warning("database connection lost on %s %s: %s", request.method, request.path, error.orig)
+        if wants_json():
+            response = problem(503, "Service Unavailable", "The database connection was lost. Please try again.")
+        else:
+            response = app.make_response((render_template(
+                "error.html", status=503, message=_("Something went wrong on our side. Please try again in a moment.")),
+                503))
+        response.headers["Retry-After"] = "1"
+        return response

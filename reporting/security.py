@@ -12,7 +12,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from flask import current_app, g, has_request_context, request, session
+from flask import Flask, current_app, g, has_request_context, request, session
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
 from .extensions import db
@@ -111,3 +113,19 @@ def _principal_from_session() -> Principal:
             return ANONYMOUS
         return Principal("staff", staff_user_id=staff.id, role=staff.role)
     return Principal("citizen", account_id=row.account_id)
+
+
+class CookieSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session (which carries only the session id, the CSRF token and the language),
+    with its signing serializer made once per secret key rather than on every request: Flask builds a new
+    one each time a request opens its session, even a request without a cookie, such as every call of the
+    citizen API."""
+
+    def __init__(self) -> None:
+        self._serializers: dict[tuple[object, ...], URLSafeTimedSerializer | None] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, *(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        if keys not in self._serializers:
+            self._serializers[keys] = super().get_signing_serializer(app)
+        return self._serializers[keys]

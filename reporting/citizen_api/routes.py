@@ -8,7 +8,6 @@ import datetime as dt
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
-from flask_babel import get_locale
 from flask_limiter.util import get_remote_address
 
 from ..accounts import data_rights, profiles, settings
@@ -16,19 +15,21 @@ from ..accounts import service as accounts
 from ..advice import advice_for, person_context
 from ..authz import PUBLIC, access, token
 from ..extensions import csrf, db, limiter
-from ..i18n import LANGUAGES
+from ..i18n import LANGUAGES, select_locale
 from ..models import Municipality
 from ..problems import ProblemError, problem
 from ..questionnaire import Questionnaire, current, validate
 from ..reports import service as reports
 from ..security import Principal, hash_secret, set_principal
 from ..weeks import format_iso_week
-from . import sessions
+from . import ratelimit, sessions
 from .openapi import document as openapi_document
+from .ratelimit import limited
 from .representations import profile_json, questionnaire_json
 
 bp = Blueprint("citizen_api", __name__, url_prefix="/api/v1/me")
 csrf.exempt(bp)
+bp.record_once(lambda state: ratelimit.check_configuration(state.app))
 
 BEARER = token("citizen")  # enforced by this blueprint's before_request (the bearer is parsed here)
 AUTH_LIMIT = "10/minute"
@@ -59,20 +60,32 @@ def _unauthorized(error: Unauthorized) -> Response:
 
 
 @bp.before_request
-def authenticate() -> None:
+def authenticate_and_count() -> None:
+    """The bearer session of views that need one (401 without), then the view's rate limit (429 when spent)."""
     if request.endpoint is None:
         return
     view = current_app.view_functions.get(request.endpoint)
-    if getattr(view, "access_rule", None) != BEARER:
-        return
-    presented = _bearer()
-    if presented is None:
-        raise Unauthorized("Send the session token as 'Authorization: Bearer <token>' (POST /api/v1/me/session).")
-    account_id = sessions.account_for(presented)
-    if account_id is None:
-        raise Unauthorized("The session token is unknown, expired or revoked. Sign in again.")
-    g.api_account_id = account_id
-    set_principal(Principal("citizen", account_id=account_id))
+    if getattr(view, "access_rule", None) == BEARER:
+        presented = _bearer()
+        if presented is None:
+            raise Unauthorized("Send the session token as 'Authorization: Bearer <token>' (POST /api/v1/me/session).")
+        account_id = sessions.account_for(presented)
+        if account_id is None:
+            raise Unauthorized("The session token is unknown, expired or revoked. Sign in again.")
+        g.api_account_id = account_id
+        set_principal(Principal("citizen", account_id=account_id))
+    limit = ratelimit.limit_of(view)
+    if limit is not None:
+        ratelimit.count(limit)
+
+
+bp.after_request(ratelimit.add_headers)
+
+
+@limiter.request_filter
+def _counted_by_the_api() -> bool:
+    """Flask-Limiter's own per-request hooks pass this blueprint's requests by: ``ratelimit`` counts them."""
+    return request.blueprint == bp.name
 
 
 def _account_id() -> int:
@@ -80,7 +93,12 @@ def _account_id() -> int:
 
 
 def _lang() -> str:
-    return str(get_locale() or "da")
+    """The language of answers and messages: Flask-Babel's choice (``reporting.i18n.select_locale``), made
+    once per request and without building a babel ``Locale``, which only the pages need."""
+    lang = g.get("api_lang")
+    if lang is None:
+        lang = g.api_lang = select_locale()
+    return lang
 
 
 def _body() -> dict[str, Any]:
@@ -111,7 +129,7 @@ def openapi() -> Any:
 
 @bp.post("/login")
 @access(PUBLIC)
-@limiter.limit(AUTH_LIMIT, key_func=get_remote_address)
+@limited(AUTH_LIMIT, key=get_remote_address)
 def login() -> Any:
     body = _body()
     email = body.get("email")
@@ -127,7 +145,7 @@ def login() -> Any:
 
 @bp.post("/session")
 @access(PUBLIC)
-@limiter.limit(AUTH_LIMIT, key_func=get_remote_address)
+@limited(AUTH_LIMIT, key=get_remote_address)
 def session_create() -> Any:
     body = _body()
     link_token = body.get("token")
@@ -152,7 +170,7 @@ def session_delete() -> Any:
 
 @bp.get("")
 @access(BEARER)
-@limiter.limit(READ_LIMIT, key_func=rate_key)
+@limited(READ_LIMIT, key=rate_key)
 def me() -> Any:
     account_id = _account_id()
     account = settings.account(account_id)
@@ -172,7 +190,7 @@ def me() -> Any:
 
 @bp.patch("/settings")
 @access(BEARER)
-@limiter.limit(READ_LIMIT, key_func=rate_key)
+@limited(READ_LIMIT, key=rate_key)
 def settings_update() -> Any:
     body = _body()
     account_id = _account_id()
@@ -217,14 +235,14 @@ def withdraw() -> Any:
 
 @bp.get("/export")
 @access(BEARER)
-@limiter.limit("10/minute", key_func=rate_key)
+@limited("10/minute", key=rate_key)
 def export() -> Any:
     return jsonify(data_rights.export_data(_account_id()))
 
 
 @bp.get("/questionnaires/<key>")
 @access(BEARER)
-@limiter.limit(READ_LIMIT, key_func=rate_key)
+@limited(READ_LIMIT, key=rate_key)
 def questionnaire(key: str) -> Any:
     if key not in ("weekly", "intake"):
         raise ProblemError(404, "Not Found", "Known questionnaires: weekly, intake.")
@@ -237,7 +255,7 @@ def questionnaire(key: str) -> Any:
 
 @bp.post("/profiles")
 @access(BEARER)
-@limiter.limit(READ_LIMIT, key_func=rate_key)
+@limited(READ_LIMIT, key=rate_key)
 def profile_create() -> Any:
     body = _body()
     relation = body.get("relation")
@@ -258,7 +276,7 @@ def profile_create() -> Any:
 
 @bp.put("/profiles/<profile_id>")
 @access(BEARER)
-@limiter.limit(READ_LIMIT, key_func=rate_key)
+@limited(READ_LIMIT, key=rate_key)
 def profile_update(profile_id: str) -> Any:
     body = _body()
     account_id = _account_id()
@@ -295,7 +313,7 @@ def profile_delete(profile_id: str) -> Any:
 
 @bp.post("/profiles/<profile_id>/reports")
 @access(BEARER)
-@limiter.limit(SUBMIT_LIMIT, key_func=rate_key)
+@limited(SUBMIT_LIMIT, key=rate_key)
 def report_submit(profile_id: str) -> Any:
     body = _body()
     submission_id = body.get("submission_id")
@@ -333,7 +351,7 @@ def _report_json(profile_id: str, stored: reports.SubmissionResult, questionnair
 
 @bp.get("/reports")
 @access(BEARER)
-@limiter.limit(READ_LIMIT, key_func=rate_key)
+@limited(READ_LIMIT, key=rate_key)
 def history() -> Any:
     entries = reports.history(_account_id())
     return jsonify({"profiles": [

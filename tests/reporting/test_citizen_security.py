@@ -158,6 +158,44 @@ def test_api_sign_in_and_submission_are_rate_limited(make_app: Callable[..., Fla
     assert limited.status_code == 429 and limited.mimetype == "application/problem+json"
 
 
+def test_api_calls_are_limited_per_session_with_rate_limit_headers(make_app: Callable[..., Flask]) -> None:
+    from .test_citizen_api import sign_in
+
+    app = make_app(RATELIMIT_ENABLED=True)
+    _, profile_id = make_profile(app, "api@example.dk")
+    make_profile(app, "other@example.dk")
+    client = app.test_client()
+    headers = sign_in(app, client, "api@example.dk")
+    url = f"/api/v1/me/profiles/{profile_id}/reports"
+    responses = [client.post(url, headers=headers, json={}) for _ in range(61)]
+    assert [r.status_code for r in responses] == [422] * 60 + [429]  # every request counts, valid or not
+    first, limited = responses[0], responses[-1]
+    assert (first.headers["X-RateLimit-Limit"], first.headers["X-RateLimit-Remaining"]) == ("60", "59")
+    assert 0 <= int(first.headers["Retry-After"]) <= 61
+    # The window opened with the first hit and ends at the same moment for every later one.
+    assert abs(int(responses[30].headers["X-RateLimit-Reset"]) - int(first.headers["X-RateLimit-Reset"])) <= 1
+    assert responses[30].headers["X-RateLimit-Remaining"] == "29"
+    assert limited.mimetype == "application/problem+json" and limited.json["status"] == 429
+    assert limited.json["detail"] == "Rate limit exceeded: 60 per 1 minute"
+    assert limited.headers["X-RateLimit-Remaining"] == "0" and "Retry-After" in limited.headers
+    # Per session and per endpoint: another session may still submit, and this one may still read.
+    assert client.post(url, headers=sign_in(app, client, "other@example.dk"), json={}).status_code == 422
+    me = client.get("/api/v1/me", headers=headers)
+    assert me.status_code == 200 and me.headers["X-RateLimit-Limit"] == "120"
+    # A request with a bad token is refused before it is counted.
+    refused = client.post(url, headers={"Authorization": "Bearer cmm_forged"}, json={})
+    assert refused.status_code == 401 and "X-RateLimit-Limit" not in refused.headers
+
+
+def test_the_api_refuses_a_rate_limit_strategy_it_does_not_count_with(config: dict[str, object]) -> None:
+    from reporting.config import ConfigurationError
+    from wsgi import create_app
+
+    # (Rate limiting stays off here: Flask-Limiter's one shared instance keeps the first strategy it sees.)
+    with pytest.raises(ConfigurationError, match="RATELIMIT_STRATEGY"):
+        create_app({**config, "RATELIMIT_STRATEGY": "moving-window"})
+
+
 def test_weekly_link_posts_are_rate_limited(make_app: Callable[..., Flask]) -> None:
     app = make_app(RATELIMIT_ENABLED=True)
     client = app.test_client()
@@ -199,6 +237,30 @@ def test_rate_limits_are_shared_through_redis(make_app: Callable[..., Flask]) ->
     connection = redis.Redis.from_url(url)
     keys = connection.keys(f"*{prefix}*")
     assert keys, "the limiter wrote nothing to Redis"
+    connection.delete(*keys)
+
+
+def test_api_rate_limits_are_shared_through_redis(make_app: Callable[..., Flask]) -> None:
+    """The citizen API counts in Flask-Limiter's storage too: two apps share a session's submission limit."""
+    import secrets
+
+    import redis
+
+    from .test_citizen_api import sign_in
+
+    url = redis_url()
+    prefix = f"covidmeter-test-{secrets.token_hex(4)}"
+    first = make_app(RATELIMIT_ENABLED=True, COVIDMETER_REDIS_URL=url, RATELIMIT_KEY_PREFIX=prefix)
+    _, profile_id = make_profile(first, "api@example.dk")
+    headers = sign_in(first, first.test_client(), "api@example.dk")
+    path = f"/api/v1/me/profiles/{profile_id}/reports"
+    statuses = [first.test_client().post(path, headers=headers, json={}).status_code for _ in range(30)]
+    second = make_app(RATELIMIT_ENABLED=True, COVIDMETER_REDIS_URL=url, RATELIMIT_KEY_PREFIX=prefix)
+    statuses += [second.test_client().post(path, headers=headers, json={}).status_code for _ in range(31)]
+    assert statuses == [422] * 60 + [429]
+    connection = redis.Redis.from_url(url)
+    keys = connection.keys(f"*{prefix}*")
+    assert any(b"citizen_api.report_submit" in key for key in keys)
     connection.delete(*keys)
 
 

@@ -164,6 +164,52 @@ def test_submission_ids_must_look_like_one(app: Flask) -> None:
     assert stored(app) == []
 
 
+WEEKLY_2_ILL = {"symptoms": ["fever", "cough", "tiredness"], "persistent_cough": "no", "severe_fatigue": "yes",
+                "same_illness": "no", "symptom_start": "2026-11-22", "still_ill": "yes", "sudden_onset": "yes",
+                "fever_start": "2026-11-24", "fever_sudden": "yes", "temperature_measured": "yes",
+                "highest_temperature": "38_38.9", "care": ["no"], "tested": "antigen", "test_result": "negative",
+                "flu_tested": "no", "days_off": 1}
+
+
+@pytest.mark.parametrize("questionnaire, answers", [(WEEKLY, ILL), (WEEKLY, WELL), (load("weekly-2"), WEEKLY_2_ILL)])
+def test_the_fast_path_writes_what_the_general_path_writes(app: Flask, questionnaire: Any,
+                                                           answers: dict[str, Any]) -> None:
+    """The first report of a week is written by a shortcut (on PostgreSQL one statement); the general path
+    (replays, revisions, a week's report written concurrently) must store exactly the same row."""
+    fast_account, fast_profile = make_profile(app, "fast@example.dk", birth_year=1961, sex="female",
+                                              municipality_code=461)
+    general_account, general_profile = make_profile(app, "general@example.dk", birth_year=1961, sex="female",
+                                                    municipality_code=461)
+    with app.app_context():
+        digest = reports.body_hash(fast_profile, questionnaire, answers)
+        fast = reports._submit(fast_account, fast_profile, "fast-path-submission-1", questionnaire, answers,
+                               digest, THURSDAY, look_for_previous=False)
+        general = reports._submit(general_account, general_profile, "general-path-submission-1", questionnaire,
+                                  answers, digest, THURSDAY, look_for_previous=True)
+        db.session.commit()
+        assert (fast.week, fast.revision, fast.region_code) == (general.week, general.revision, general.region_code)
+        assert fast.profile.intake_answers == general.profile.intake_answers
+        rows = {r.profile_id: r for r in db.session.scalars(select(WeeklyReport))}
+        columns = [c.name for c in WeeklyReport.__table__.columns if c.name not in ("id", "profile_id")]
+        assert ({c: getattr(rows[fast_profile], c) for c in columns}
+                == {c: getattr(rows[general_profile], c) for c in columns})
+        submissions = {s.submission_id: s for s in db.session.scalars(select(ReportSubmission))}
+        assert submissions["fast-path-submission-1"].report_id == fast.report_id == rows[fast_profile].id
+        assert (submissions["fast-path-submission-1"].body_hash, submissions["fast-path-submission-1"].revision,
+                submissions["fast-path-submission-1"].created_at) == (digest, 1, THURSDAY)
+
+
+def test_the_fast_path_refuses_another_accounts_profile(app: Flask) -> None:
+    account_id, _ = make_profile(app, "mine@example.dk")
+    _, other_profile = make_profile(app, "theirs@example.dk")
+    with app.app_context():
+        with pytest.raises(reports.ProfileNotFound):
+            reports._submit(account_id, other_profile, "not-my-profile-0001", WEEKLY, WELL,
+                            reports.body_hash(other_profile, WEEKLY, WELL), THURSDAY, look_for_previous=False)
+        db.session.rollback()
+    assert stored(app) == [] and count(app, ReportSubmission) == 0
+
+
 # --- the pages -------------------------------------------------------------------------------------------------
 
 def form_of(html: str) -> dict[str, str]:
