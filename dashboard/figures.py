@@ -85,6 +85,20 @@ def _scatter(**properties: Any) -> dict[str, Any]:
     return {**properties, "type": "scatter"}
 
 
+def _withheld_marks(name: str, colour: str, size: int, x: list[str], withheld: list[tuple[str, str, Any]],
+                    legendgroup: str | None = None) -> dict[str, Any]:
+    """Crosses at zero for withheld values, each explaining itself on hover: ``withheld`` holds (what, reason,
+    active participants) per cross."""
+    return _scatter(
+        hoverinfo="text",
+        hovertext=[f"{what}: {_('withheld')} – {reason}"
+                   f"<br>{_('%(active)s active participants', active=_fmt_int(active))}"
+                   for what, reason, active in withheld],
+        legendgroup=legendgroup or name,
+        marker={"color": colour, "line": {"width": 2}, "size": size, "symbol": "x-thin-open"},
+        mode="markers", name=_("%(name)s: withheld", name=name), showlegend=False, x=x, y=[0] * len(x))
+
+
 def _no_data(text: str) -> dict[str, Any]:
     return {"showarrow": False, "text": text, "x": 0.5, "xref": "paper", "y": 0.5, "yref": "paper"}
 
@@ -224,14 +238,9 @@ def _series_traces(one: Series, colour: str, band_alpha: float, measure: str) ->
 
     withheld = [e for e in one.estimates if id(e) not in shown_ids]
     if withheld:
-        traces.append(_scatter(
-            hoverinfo="text",
-            hovertext=[f"{name} {format_iso_week(e.week)}: {_('withheld')} – {withheld_reason(e, measure)}"
-                       f"<br>{_('%(active)s active participants', active=_fmt_int(e.active))}"
-                       for e in withheld],
-            legendgroup=name, marker={"color": colour, "line": {"width": 2}, "size": 9, "symbol": "x-thin-open"},
-            mode="markers", name=_("%(name)s: withheld", name=name), showlegend=False,
-            x=[e.week.isoformat() for e in withheld], y=[0] * len(withheld)))
+        traces.append(_withheld_marks(
+            name, colour, 9, [e.week.isoformat() for e in withheld],
+            [(f"{name} {format_iso_week(e.week)}", withheld_reason(e, measure), e.active) for e in withheld]))
     return traces
 
 
@@ -319,14 +328,10 @@ def breakdown_figure(estimates: Sequence[Estimate], bands: Sequence[str], title:
             "x": [_age_label(b) for b in shown], "y": [_per_1000(cells[b].incidence) for b in shown], "type": "bar"})
         withheld = [b for b in present if b not in shown]
         if withheld:
-            data.append(_scatter(
-                hoverinfo="text",
-                hovertext=[f"{sex_label(sex)}, {_age_label(b)}: {_('withheld')} – {withheld_reason(cells[b])}"
-                           f"<br>{_('%(active)s active participants', active=_fmt_int(cells[b].active))}"
-                           for b in withheld],
-                legendgroup=sex, marker={"color": colour, "line": {"width": 2}, "size": 10, "symbol": "x-thin-open"},
-                mode="markers", name=_("%(name)s: withheld", name=sex_label(sex)), showlegend=False,
-                x=[_age_label(b) for b in withheld], y=[0] * len(withheld)))
+            data.append(_withheld_marks(
+                sex_label(sex), colour, 10, [_age_label(b) for b in withheld],
+                [(f"{sex_label(sex)}, {_age_label(b)}", withheld_reason(cells[b]), cells[b].active) for b in withheld],
+                legendgroup=sex))
     layout: dict[str, Any] = {
         "title": {"text": title, "x": 0, "xanchor": "left"}, "barmode": "group",
         "xaxis": {"title": {"text": _("Age band")}, "categoryorder": "array",
