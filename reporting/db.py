@@ -17,11 +17,13 @@ and the error is answered as 503, "try again" (``reporting.problems``).
 from __future__ import annotations
 
 import select
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
@@ -59,6 +61,32 @@ class Database:
     def new_session(self) -> Session:
         """A session outside the per-context one (for work in another thread)."""
         return self._state().sessionmaker()
+
+    @contextmanager
+    def driver_autocommit(self) -> Iterator[Any]:
+        """A pooled connection's own driver connection (psycopg) in autocommit mode, for a hot path that is
+        one statement: it is its own transaction (no BEGIN and COMMIT round trips) and skips SQLAlchemy's
+        execution layer. The statement must need nothing else from this request's ORM session. A dead
+        connection is invalidated and raised as SQLAlchemy's ``DBAPIError`` with ``connection_invalidated``
+        (answered 503, as on every other path); other driver errors propagate as the driver raised them."""
+        engine = self.engine
+        fairy = engine.raw_connection()
+        driver = fairy.driver_connection
+        try:
+            driver.autocommit = True
+            try:
+                yield driver
+            finally:
+                if not driver.closed:
+                    driver.autocommit = False
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, driver, None):
+                fairy.invalidate(exc)
+                raise DBAPIError.instance(None, None, exc, engine.dialect.loaded_dbapi.Error,
+                                          connection_invalidated=True) from exc
+            raise
+        finally:
+            fairy.close()
 
     @staticmethod
     def _close_session(exc: BaseException | None) -> None:

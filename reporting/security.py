@@ -11,11 +11,12 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request, session
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from .extensions import db
 from .models import Account, StaffUser, UserSession, utcnow
@@ -55,6 +56,15 @@ class Principal:
 
 
 ANONYMOUS = Principal("anonymous")
+
+
+def live_citizen_session(session_hash: Any, now: Any) -> Select[tuple[int | None]]:
+    """The account of a live citizen session: the hash is known, the session belongs to an account (not to a
+    staff user), and it is neither revoked nor expired at ``now``. The one spelling of that rule for the
+    citizen API's bearer look-up and for the report statement that authenticates its session itself."""
+    return select(UserSession.account_id).where(
+        UserSession.session_hash == session_hash, UserSession.account_id.is_not(None),
+        UserSession.revoked_at.is_(None), UserSession.expires_at > now)
 
 
 def start_session(*, account: Account | None = None, staff_user: StaffUser | None = None) -> None:

@@ -1,8 +1,9 @@
 """Rate limits of the citizen API: each request is counted once, in Flask-Limiter's storage.
 
 Every view of the API declares its limit with ``@limited("60/minute", key=...)``. The blueprint's
-``before_request`` hook (after authentication, so a request with a bad token is a 401, not a hit) calls
-``count``: one increment in the storage Flask-Limiter is configured with (Redis when
+``before_request`` hook (after authentication, so a request with a bad token is a 401, not a hit; a view
+that authenticates its session in its own statement, the weekly report, is counted first, under the
+presented token's key) calls ``count``: one increment in the storage Flask-Limiter is configured with (Redis when
 ``COVIDMETER_REDIS_URL`` is set, so every web process counts in the same place; else process memory), with
 its key prefix, under the key Flask-Limiter's ``@limiter.limit`` uses, and with the arithmetic of its
 default strategy, the fixed window (a window opens with its first hit and lasts one period; a hit past the
@@ -100,7 +101,9 @@ def count(limit: Limit) -> None:
 def add_headers(response: Response) -> Response:
     """Flask-Limiter's rate-limit headers for the limit this request was counted against, if any."""
     counted: Counted | None = g.pop("api_rate_limit", None)
-    if counted is None or not current_app.config.get("RATELIMIT_HEADERS_ENABLED"):
+    if counted is None or response.status_code == 401 or not current_app.config.get("RATELIMIT_HEADERS_ENABLED"):
+        # A view that authenticates its session itself is counted first (under the presented token's own
+        # key, so an unknown token spends no real session's allowance); its 401 says nothing of limits.
         return response
     reset_at = int(counted.reset + 1)
     response.headers.extend([("X-RateLimit-Limit", str(counted.limit.item.amount)),

@@ -21,7 +21,7 @@ from .. import audit
 from ..accounts.service import SIGN_IN_PURPOSES, LinkNotValid
 from ..extensions import db
 from ..models import Account, LoginToken, UserSession, utcnow
-from ..security import Principal, hash_secret, new_secret
+from ..security import Principal, hash_secret, live_citizen_session, new_secret
 
 PREFIX = "cmm_"
 API_SESSION_DAYS = 30
@@ -58,18 +58,20 @@ def exchange_link(secret: str) -> IssuedSession:
     return IssuedSession(access_token, expires_at)
 
 
-_SESSION = select(UserSession.account_id, UserSession.expires_at, UserSession.revoked_at).where(
-    UserSession.session_hash == bindparam("session_hash"))
+_SESSION = live_citizen_session(bindparam("session_hash"), bindparam("now"))
+
+
+def presented(access_token: str | None) -> bool:
+    """The value has the shape of a bearer session token (whether it is live is the database's to say)."""
+    return access_token is not None and access_token.startswith(PREFIX)
 
 
 def account_for(access_token: str) -> int | None:
     """The account of a live bearer session (one indexed look-up), else None."""
-    if not access_token.startswith(PREFIX):
+    if not presented(access_token):
         return None
-    row = db.session.connection().execute(_SESSION, {"session_hash": hash_secret(access_token)}).one_or_none()
-    if row is None or row.account_id is None or row.revoked_at is not None or row.expires_at <= utcnow():
-        return None
-    return row.account_id
+    return db.session.connection().execute(
+        _SESSION, {"session_hash": hash_secret(access_token), "now": utcnow()}).scalar_one_or_none()
 
 
 def revoke(access_token: str) -> None:

@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from ..extensions import db
 from ..models import Municipality, Profile, ReportRevision, ReportSubmission, WeeklyReport, utcnow
 from ..questionnaire import Questionnaire, to_columns
+from ..security import live_citizen_session
 from ..weeks import iso_year, monday_of, onset_date
 
 # Columns of weekly_reports that are not answers (everything else is written from the answers).
@@ -52,6 +53,10 @@ class SubmissionConflict(Exception):
 
 class InvalidSubmissionId(ValueError):
     pass
+
+
+class NotSignedIn(Exception):
+    """The bearer session is unknown, expired or revoked."""
 
 
 class WeekClosed(Exception):
@@ -106,32 +111,88 @@ def body_hash(profile_id: str, questionnaire: Questionnaire, answers: Mapping[st
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def submit_report(*, account_id: int, profile_id: str, submission_id: str, questionnaire: Questionnaire,
-                  answers: Mapping[str, Any], now: dt.datetime | None = None,
+def submit_report(*, profile_id: str, submission_id: str, questionnaire: Questionnaire, answers: Mapping[str, Any],
+                  account_id: int | None = None, session_hash: str | None = None, now: dt.datetime | None = None,
                   only_week: dt.date | None = None) -> SubmissionResult:
     """Store validated answers for ``profile_id`` in the current week (see the module docstring).
 
+    Who submits is either ``account_id`` (a signed-in web session, authenticated already) or ``session_hash``
+    (the SHA-256 of a citizen API bearer token, authenticated here: ``NotSignedIn`` unless the session is
+    live). With a session on PostgreSQL the common case, the week's first report under a new submission id,
+    is one autocommit statement that checks the session and the profile's owner and writes the report and
+    its submission id (``_first_report_for_session``); anything else takes the general path.
+
     ``only_week`` (a weekly link's week) refuses with ``WeekClosed`` when the current week is another."""
+    if (account_id is None) == (session_hash is None):
+        raise TypeError("give exactly one of account_id and session_hash")
     if not SUBMISSION_ID.match(submission_id or ""):
         raise InvalidSubmissionId(submission_id)
     now = now or utcnow()
     if only_week is not None and current_week(now) != only_week:
         raise WeekClosed(only_week)
     digest = body_hash(profile_id, questionnaire, answers)
-    for attempt in range(2):
+    optimistic = (True, False)  # first without looking for earlier submissions, then looking
+    if session_hash is not None:
+        if db.engine.dialect.name == "postgresql":
+            try:
+                return _first_report_for_session(session_hash, profile_id, submission_id, questionnaire, answers,
+                                                 digest, now)
+            except db.engine.dialect.loaded_dbapi.IntegrityError:
+                optimistic = (False,)  # the week has a report or the id was used: the general path looks
+        account_id = db.session.connection().execute(
+            _LIVE_SESSION, {"session_hash": session_hash, "now": now}).scalar_one_or_none()
+        if account_id is None:
+            db.session.rollback()
+            raise NotSignedIn()
+    for first_try in optimistic:
         try:
             # First optimistically (a new submission id, the common case: no look-up of earlier submissions);
             # if the id or the week is taken, the unique keys refuse it and the second attempt looks.
             result = _submit(account_id, profile_id, submission_id, questionnaire, answers, digest, now,
-                             look_for_previous=attempt == 1)
+                             look_for_previous=not first_try)
             db.session.commit()
             return result
         except IntegrityError:
             # The submission id was used before, or a concurrent request stored the same week first.
             db.session.rollback()
-            if attempt == 1:
+            if not first_try:
                 raise
     raise AssertionError("unreachable")
+
+
+class ProfileStratum(NamedTuple):
+    """The profile as read for its report (what the caller needs for the answer's advice)."""
+
+    id: str
+    municipality_code: int
+    sex: str
+    birth_year: int
+    intake_answers: dict[str, Any]
+    region_code: int
+
+
+def _first_report_for_session(session_hash: str, profile_id: str, submission_id: str, questionnaire: Questionnaire,
+                              answers: Mapping[str, Any], digest: str, now: dt.datetime) -> SubmissionResult:
+    """The citizen API's common case on PostgreSQL in one round trip and one autocommit statement (its own
+    transaction, durable when it returns): the live session's account, the profile if it is that account's,
+    the week's first report with the profile's stratum and its submission id. ``NotSignedIn`` or
+    ``ProfileNotFound`` when the session or the profile is not there (nothing is written); the driver's
+    ``IntegrityError`` when the week has a report already or the submission id was used (nothing is written:
+    the general path then looks)."""
+    values = _report_values(questionnaire, answers, now)
+    week = values["week"]
+    with db.driver_autocommit() as connection:
+        row = connection.execute(_FIRST_REPORT_FOR_SESSION, {
+            "session_hash": session_hash, "now": now, "profile_id": profile_id, "iso_year": iso_year(week),
+            "report": json.dumps(values, default=_json_value, separators=(",", ":")),
+            "submission_id": submission_id, "body_hash": digest, "created_at": now}).fetchone()
+    session_account_id, report_id, *profile = row
+    if session_account_id is None:
+        raise NotSignedIn()
+    if report_id is None:
+        raise ProfileNotFound(profile_id)
+    stratum = ProfileStratum(*profile)
+    return SubmissionResult(report_id, week, 1, replayed=False, profile=stratum, region_code=stratum.region_code)
 
 
 def _submit(account_id: int, profile_id: str, submission_id: str, questionnaire: Questionnaire,
@@ -280,22 +341,31 @@ def _json_value(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _insert_new_postgresql_statement() -> Any:
+def _first_report_postgresql(owner: str, session: str = "") -> str:
+    """The statement of the week's first report on PostgreSQL: read the profile (only if ``owner``, an SQL
+    expression, is its account), write the report with the profile's stratum, and its submission id. With
+    ``session`` (an SQL query of the submitting session's account), the owner is that account and the first
+    column of the answer says whether there was one."""
     names = [c.name for c in WeeklyReport.__table__.columns if c.name != "id"]
     # The person's stratum from the profile row; every other column from the JSON object.
     from_profile = {"profile_id": "profile.id", "region_code": "profile.region_code",
                     "municipality_code": "profile.municipality_code", "sex": "profile.sex",
                     "birth_year": "profile.birth_year", "age_years": "CAST(:iso_year AS smallint) - profile.birth_year"}
     selected = ", ".join(from_profile.get(name, f"report.{name}") for name in names)
+    session_cte = f"session AS ({session})," if session else ""
+    answer = ("SELECT (SELECT account_id FROM session) AS session_account_id, new_submission.report_id, profile.* "
+              "FROM (SELECT 1) AS one LEFT JOIN profile ON true LEFT JOIN new_submission ON true" if session else
+              "SELECT new_submission.report_id, profile.* FROM profile LEFT JOIN new_submission ON true")
     # Column names come from the model, never from input.
-    return text(f"""
-        WITH profile AS (
+    return f"""
+        WITH {session_cte}
+        profile AS (
             SELECT profiles.id, profiles.municipality_code, profiles.sex, profiles.birth_year,
                    profiles.intake_answers,
                    (SELECT municipalities.region_code FROM municipalities
                     WHERE municipalities.code = profiles.municipality_code) AS region_code
             FROM profiles
-            WHERE profiles.id = :profile_id AND profiles.account_id = :account_id),
+            WHERE profiles.id = :profile_id AND profiles.account_id = {owner}),
         new_report AS (
             INSERT INTO weekly_reports ({", ".join(names)})
             SELECT {selected}
@@ -305,11 +375,22 @@ def _insert_new_postgresql_statement() -> Any:
             INSERT INTO report_submissions (submission_id, report_id, body_hash, revision, created_at)
             SELECT :submission_id, new_report.id, :body_hash, 1, :created_at FROM new_report
             RETURNING report_id)
-        SELECT new_submission.report_id, profile.*
-        FROM profile LEFT JOIN new_submission ON true""")
+        {answer}"""
 
 
-_INSERT_NEW_POSTGRESQL = _insert_new_postgresql_statement()
+def _driver_sql(statement: str) -> str:
+    """``statement`` in the driver's own parameter style (psycopg: ``%(name)s``), for ``db.driver_autocommit``."""
+    from sqlalchemy.dialects.postgresql.psycopg import dialect
+
+    return str(text(statement).compile(dialect=dialect()))
+
+
+_LIVE_SESSION = live_citizen_session(bindparam("session_hash"), bindparam("now"))
+_INSERT_NEW_POSTGRESQL = text(_first_report_postgresql(owner=":account_id"))
+# The citizen API's submission: the bearer session is authenticated by the same statement (one round trip).
+_FIRST_REPORT_FOR_SESSION = _driver_sql(_first_report_postgresql(
+    owner="(SELECT account_id FROM session)",
+    session=str(live_citizen_session(bindparam("session_hash"), bindparam("now")))))
 
 
 @dataclass(frozen=True)

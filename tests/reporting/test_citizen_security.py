@@ -179,12 +179,16 @@ def test_api_calls_are_limited_per_session_with_rate_limit_headers(make_app: Cal
     assert limited.json["detail"] == "Rate limit exceeded: 60 per 1 minute"
     assert limited.headers["X-RateLimit-Remaining"] == "0" and "Retry-After" in limited.headers
     # Per session and per endpoint: another session may still submit, and this one may still read.
-    assert client.post(url, headers=sign_in(app, client, "other@example.dk"), json={}).status_code == 422
+    other = sign_in(app, client, "other@example.dk")
+    assert client.post(url, headers=other, json={}).status_code == 422
     me = client.get("/api/v1/me", headers=headers)
     assert me.status_code == 200 and me.headers["X-RateLimit-Limit"] == "120"
-    # A request with a bad token is refused before it is counted.
-    refused = client.post(url, headers={"Authorization": "Bearer cmm_forged"}, json={})
-    assert refused.status_code == 401 and "X-RateLimit-Limit" not in refused.headers
+    # A request with a bad token is refused, says nothing of limits and spends no real session's allowance
+    # (the weekly report counts a request before its statement authenticates it, under the token's own key).
+    for bad in ({}, {"submission_id": "app-submission-0001", "answers": {"symptoms": ["none"]}}):
+        refused = client.post(url, headers={"Authorization": "Bearer cmm_forged"}, json=bad)
+        assert refused.status_code == 401 and "X-RateLimit-Limit" not in refused.headers
+    assert client.post(url, headers=other, json={}).headers["X-RateLimit-Remaining"] == "58"
 
 
 def test_the_api_refuses_a_rate_limit_strategy_it_does_not_count_with(config: dict[str, object]) -> None:

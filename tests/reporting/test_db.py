@@ -120,3 +120,36 @@ def test_a_connection_that_dies_under_a_statement_is_a_503_and_the_next_request_
     page = client.get("/test-dies")
     assert page.status_code == 503 and page.mimetype == "text/html" and page.headers["Retry-After"] == "1"
     assert client.get("/api/v1/test-works").data == b"1"
+
+
+def test_the_driver_connection_is_autocommit_and_a_dead_one_is_a_503(database_url: str, app: Flask) -> None:
+    """``db.driver_autocommit`` (the citizen API's one-statement report): its statement is its own
+    transaction, the connection goes back to the pool as it came, and a connection that dies under it is
+    answered like any other (503, Retry-After) and replaced."""
+    postgresql(database_url)
+
+    @access(PUBLIC)
+    def driver_pid() -> str:
+        with db.driver_autocommit() as connection:
+            assert connection.autocommit
+            assert connection.execute("SELECT now() = statement_timestamp()").fetchone() == (True,)  # no BEGIN
+            return str(connection.execute("SELECT pg_backend_pid()").fetchone()[0])
+
+    @access(PUBLIC)
+    def dies() -> str:
+        with db.driver_autocommit() as connection:
+            terminate(database_url, connection.execute("SELECT pg_backend_pid()").fetchone()[0])
+            connection.execute("SELECT 1")
+        return "unreachable"
+
+    app.add_url_rule("/api/v1/test-driver-pid", view_func=driver_pid)
+    app.add_url_rule("/api/v1/test-driver-dies", view_func=dies)
+    client = app.test_client()
+    before = client.get("/api/v1/test-driver-pid").data
+    with app.app_context():
+        with db.engine.connect() as connection:  # back in the pool, in its usual mode
+            assert connection.connection.driver_connection.autocommit is False
+    response = client.get("/api/v1/test-driver-dies")
+    assert response.status_code == 503 and response.mimetype == "application/problem+json"
+    assert response.headers["Retry-After"] == "1"
+    assert client.get("/api/v1/test-driver-pid").data.isdigit() and before.isdigit()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
 from typing import Any
 
 import pytest
@@ -13,9 +14,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from reporting.extensions import db
-from reporting.models import ReportRevision, ReportSubmission, WeeklyReport
+from reporting.models import ReportRevision, ReportSubmission, UserSession, WeeklyReport
 from reporting.questionnaire import load
 from reporting.reports import service as reports
+from reporting.security import hash_secret
 
 from .citizens import make_profile, sign_up_and_log_in
 
@@ -180,6 +182,8 @@ def test_the_fast_path_writes_what_the_general_path_writes(app: Flask, questionn
                                               municipality_code=461)
     general_account, general_profile = make_profile(app, "general@example.dk", birth_year=1961, sex="female",
                                                     municipality_code=461)
+    api_account, api_profile = make_profile(app, "api@example.dk", birth_year=1961, sex="female",
+                                            municipality_code=461)
     with app.app_context():
         digest = reports.body_hash(fast_profile, questionnaire, answers)
         fast = reports._submit(fast_account, fast_profile, "fast-path-submission-1", questionnaire, answers,
@@ -187,16 +191,72 @@ def test_the_fast_path_writes_what_the_general_path_writes(app: Flask, questionn
         general = reports._submit(general_account, general_profile, "general-path-submission-1", questionnaire,
                                   answers, digest, THURSDAY, look_for_previous=True)
         db.session.commit()
-        assert (fast.week, fast.revision, fast.region_code) == (general.week, general.revision, general.region_code)
-        assert fast.profile.intake_answers == general.profile.intake_answers
+        # The citizen API's path (on PostgreSQL one autocommit statement that also checks the session).
+        api = reports.submit_report(session_hash=bearer_session(app, api_account), profile_id=api_profile,
+                                    submission_id="api-path-submission-1", questionnaire=questionnaire,
+                                    answers=answers, now=THURSDAY)
+        for other in (fast, api):
+            assert (other.week, other.revision, other.region_code) == (general.week, general.revision,
+                                                                       general.region_code)
+            assert other.profile.intake_answers == general.profile.intake_answers
+            assert other.profile.birth_year == general.profile.birth_year == 1961
         rows = {r.profile_id: r for r in db.session.scalars(select(WeeklyReport))}
         columns = [c.name for c in WeeklyReport.__table__.columns if c.name not in ("id", "profile_id")]
-        assert ({c: getattr(rows[fast_profile], c) for c in columns}
-                == {c: getattr(rows[general_profile], c) for c in columns})
+        for other in (fast_profile, api_profile):
+            assert ({c: getattr(rows[other], c) for c in columns}
+                    == {c: getattr(rows[general_profile], c) for c in columns})
         submissions = {s.submission_id: s for s in db.session.scalars(select(ReportSubmission))}
         assert submissions["fast-path-submission-1"].report_id == fast.report_id == rows[fast_profile].id
         assert (submissions["fast-path-submission-1"].body_hash, submissions["fast-path-submission-1"].revision,
                 submissions["fast-path-submission-1"].created_at) == (digest, 1, THURSDAY)
+
+
+def bearer_session(app: Flask, account_id: int, *, expires_in: dt.timedelta = dt.timedelta(days=30),
+                   revoked: bool = False) -> str:
+    """A citizen API session of the account (as ``POST /api/v1/me/session`` makes one); returns its hash."""
+    token = f"cmm_{secrets.token_urlsafe(16)}"
+    with app.app_context():
+        db.session.add(UserSession(session_hash=hash_secret(token), account_id=account_id,
+                                   expires_at=THURSDAY + expires_in, revoked_at=THURSDAY if revoked else None))
+        db.session.commit()
+    return hash_secret(token)
+
+
+def test_a_session_submission_is_authenticated_by_its_statement(app: Flask) -> None:
+    account_id, profile_id = make_profile(app, "mine@example.dk")
+    other_account, other_profile = make_profile(app, "theirs@example.dk")
+    live = bearer_session(app, account_id)
+
+    def by_session(session_hash: str, profile: str = profile_id, submission_id: str = "session-submission-01",
+                   answers: dict[str, Any] = WELL) -> reports.SubmissionResult:
+        with app.app_context():
+            return reports.submit_report(session_hash=session_hash, profile_id=profile, submission_id=submission_id,
+                                         questionnaire=WEEKLY, answers=answers, now=THURSDAY)
+
+    for dead in (bearer_session(app, account_id, revoked=True),
+                 bearer_session(app, account_id, expires_in=dt.timedelta(0)), hash_secret("cmm_never-issued")):
+        with pytest.raises(reports.NotSignedIn):
+            by_session(dead)
+    with pytest.raises(reports.ProfileNotFound):  # a live session, but another account's profile
+        by_session(live, other_profile)
+    assert stored(app) == [] and count(app, ReportSubmission) == 0
+    first = by_session(live)
+    assert (first.revision, first.replayed, first.week) == (1, False, WEEK)
+    # The same id again replays (the one statement is refused by the unique key; the general path looks), and
+    # a new report the same week is a revision.
+    assert by_session(live).replayed and by_session(live).report_id == first.report_id
+    with pytest.raises(reports.SubmissionConflict):
+        by_session(live, answers=ILL)
+    revised = by_session(live, submission_id="session-submission-02", answers=ILL)
+    assert (revised.revision, revised.replayed, revised.report_id) == (2, False, first.report_id)
+    with pytest.raises(reports.NotSignedIn):  # a week's report exists, and the session is checked all the same
+        by_session(bearer_session(app, account_id, revoked=True), submission_id="session-submission-03")
+    (row,) = stored(app)
+    assert row.fever and row.revision == 2 and count(app, ReportRevision) == 1
+    with pytest.raises(TypeError):
+        with app.app_context():
+            reports.submit_report(account_id=other_account, session_hash=live, profile_id=other_profile,
+                                  submission_id="session-submission-04", questionnaire=WEEKLY, answers=WELL)
 
 
 def test_the_fast_path_refuses_another_accounts_profile(app: Flask) -> None:
