@@ -7,16 +7,19 @@ episodes of illness with onset, duration, symptoms and "same illness" on continu
 wave. The rows are filled like the citizen service fills them (stratum copied onto the report, onset = first
 known of fever start, symptom start, report date, and its ISO week).
 
-The generated column ``case_flags`` (scheduler/caseflags.py) is filled by PostgreSQL during the COPY, as it is
-when the service writes a report. During the load the secondary indexes of ``weekly_reports`` are dropped and foreign-key triggers are off for
-the loading session (``session_replication_role = replica``); both are restored at the end (the indexes are
-rebuilt under their migration names), then the tables are analysed.
+The generated columns ``case_flags`` and ``week_flags`` (scheduler/caseflags.py) are filled by PostgreSQL during
+the COPY, as they are when the service writes a report. During the load the secondary indexes of
+``weekly_reports`` are dropped and triggers are off for the loading session (``session_replication_role =
+replica``: foreign-key checks, and the triggers that keep ``late_flags``); afterwards the indexes are rebuilt
+under their migration names, the late flags are set in one statement (``caseflags.recompute_late_flags``, as a
+rebuild does), and the tables are vacuumed and analysed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from typing import Any
 
 import numpy as np
@@ -25,6 +28,7 @@ from tqdm import tqdm
 
 from reporting.models import Municipality, Region
 from reporting.symptoms import SYMPTOMS
+from scheduler import caseflags
 
 INDEXES = {
     "uq_weekly_reports_profile_id_week": "ALTER TABLE weekly_reports ADD CONSTRAINT "
@@ -35,6 +39,11 @@ INDEXES = {
                                     "WHERE onset_week < week",
     "ix_weekly_reports_same_illness": "CREATE INDEX ix_weekly_reports_same_illness ON weekly_reports (week) "
                                       "WHERE same_illness = 'yes' AND onset_week = week",
+    caseflags.LATE_ONSET_INDEX: f"CREATE INDEX {caseflags.LATE_ONSET_INDEX} ON weekly_reports (onset_week) "
+                                f"INCLUDE (week, profile_id, {caseflags.COLUMN}, same_illness, submitted_at) "
+                                "WHERE onset_week < week",
+    caseflags.CELLS_INDEX: f"CREATE INDEX {caseflags.CELLS_INDEX} ON weekly_reports "
+                           f"(week, region_code, age_years, sex, {caseflags.WEEK_COLUMN})",
 }
 ILLNESS_SYMPTOMS = {  # probability of each symptom in an episode (illustrative, as scheduler.synthetic)
     "covid": {"fever": 0.45, "chills": 0.25, "runny_nose": 0.30, "sore_throat": 0.40, "cough": 0.60,
@@ -108,6 +117,11 @@ def load(engine: Engine, participants: int, weeks: int, first_week: dt.date, see
             raw.commit()
     finally:
         raw.close()
+    started = time.perf_counter()
+    with engine.begin() as connection:
+        late = caseflags.recompute_late_flags(connection)
+    print(f"late flags: {late:,} reports of a week carry a late onset ({time.perf_counter() - started:.0f} s)",
+          flush=True)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE"))
     return total

@@ -21,10 +21,13 @@ import migrations
 
 
 # Schema objects the migrations build from data, which the models therefore do not declare: the generated
-# column of case flags and the index that covers it (PostgreSQL; built from the case definitions by migration
-# 0006, see scheduler/caseflags.py).
+# columns of case flags and week flags, the late flags the week flags include, and the indexes over them
+# (PostgreSQL; built from the case definitions by migrations 0006 and 0008, see scheduler/caseflags.py).
 UNMODELLED = {("column", "weekly_reports", "case_flags"),
-              ("index", "weekly_reports", "ix_weekly_reports_late_onset_flags")}
+              ("column", "weekly_reports", "week_flags"),
+              ("column", "weekly_reports", "late_flags"),
+              ("index", "weekly_reports", "ix_weekly_reports_late_onset_flags"),
+              ("index", "weekly_reports", "ix_weekly_reports_cells")}
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:

@@ -22,20 +22,22 @@ estimates and the participation estimates with revisions (scheduler.estimates), 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dataclasses import replace
-
 from sqlalchemy import (BigInteger, Connection, Date, Engine, Integer, String, and_, case, func, literal, literal_column, null,
                         select, union_all)
+from sqlalchemy.dialects.postgresql import array as postgresql_array
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from reporting.aggregates_version import bump_aggregates_version
 from reporting.models import (MISSING_NONE, MISSING_PRIVACY, SEXES, AgeBand, IncidenceEstimate, Municipality,
-                              Profile, Region, StandardPopulation, WeeklyReport)
+                              Profile, Region, SeasonMaximum, StandardPopulation, WeeklyReport)
 from reporting.weeks import season_of
 
 from . import caseflags
@@ -107,12 +109,30 @@ def _season_bounds(monday: dt.date) -> tuple[dt.date, dt.date]:
 class _Rules:
     """The method's per-report rules as SQL over an alias of ``weekly_reports`` (shared by both statements)."""
 
-    def __init__(self, method: Method, bands: Sequence[Band], bits: Mapping[tuple[str, int], int]) -> None:
+    def __init__(self, method: Method, bands: Sequence[Band], bits: Mapping[tuple[str, int], int],
+                 week_flags_rule: Mapping[str, Any] | None = None) -> None:
         self.method, self.bands, self.bits = method, bands, bits
+        self.week_flags_rule = week_flags_rule
         self.reports = WeeklyReport.__table__
 
     def flagged(self, d: CompiledDefinition) -> bool:
         return (d.key, d.version) in self.bits
+
+    def counts_week_flags(self, definitions: Sequence[CompiledDefinition]) -> bool:
+        """The stored week flags answer this method for these definitions (scheduler.caseflags): every
+        definition has its bit, the flags were built for the method's onset look-ahead and same-episode rule
+        from the stored onset, and the method filters no participants (no window, no season rule)."""
+        method, rule = self.method, self.week_flags_rule
+        return (rule is not None and bool(definitions) and all(self.flagged(d) for d in definitions)
+                and method.window_weeks == 0 and method.uses_stored_onset and not method.ignore_first_report
+                and method.min_reports_in_season == 1 and method.min_weeks_reported == 1
+                and method.onset_lookahead_weeks == rule["onset_lookahead_weeks"]
+                and method.same_episode_days == rule["same_episode_days"])
+
+    def week_flag(self, d: CompiledDefinition, t: Any) -> Any:
+        """Definition ``d`` has a case in the row's week by its stored week flags."""
+        return (literal_column(f"{t.name}.{caseflags.WEEK_COLUMN}", BigInteger)
+                .op("&")(literal_column(str(1 << self.bits[(d.key, d.version)]))) != 0)
 
     def some_flag(self, t: Any, definitions: Sequence[CompiledDefinition]) -> list[Any]:
         """When every definition is flagged: the report satisfies at least one (most reports satisfy none)."""
@@ -174,16 +194,20 @@ class _Rules:
 
 
 def count_statement(weeks: Sequence[dt.date], definitions: Sequence[CompiledDefinition], method: Method,
-                    bands: Sequence[Band], bits: Mapping[tuple[str, int], int] | None = None) -> Any:
+                    bands: Sequence[Band], bits: Mapping[tuple[str, int], int] | None = None,
+                    week_flags_rule: Mapping[str, Any] | None = None) -> Any:
     """The one SELECT that counts active participants and cases of the given weeks for every cell and
     definition (no definitions: active participants only). Rows: week, geo_type, region_code, age_band, sex,
     active, case_0 .. case_n. ``bits``: the stored case flags to read instead of evaluating rules
-    (scheduler.caseflags.usable_bits)."""
+    (scheduler.caseflags.usable_bits); ``week_flags_rule``: the rule of the stored week flags, when the
+    database has them (scheduler.caseflags.week_flags_rule)."""
     weeks = sorted(set(weeks))
     if not weeks:
         raise ValueError("no weeks to aggregate")
-    rules = _Rules(method, bands, bits or {})
-    if method.window_weeks == 0:
+    rules = _Rules(method, bands, bits or {}, week_flags_rule)
+    if rules.counts_week_flags(definitions):
+        finest = _finest_from_week_flags(weeks, definitions, rules)
+    elif method.window_weeks == 0:
         finest = _finest_without_window(weeks, definitions, rules)
     else:
         finest = _finest_with_window(weeks, definitions, rules)
@@ -341,6 +365,50 @@ def _finest_without_window(weeks: Sequence[dt.date], definitions: Sequence[Compi
             .group_by(both.c.w, both.c.region_code, both.c.age_band, both.c.sex).cte("finest"))
 
 
+def _finest_from_week_flags(weeks: Sequence[dt.date], definitions: Sequence[CompiledDefinition],
+                            rules: _Rules) -> Any:
+    """Counts of the finest cells from the stored week flags (w0 on PostgreSQL; scheduler.caseflags).
+
+    Every report of W is one active participant, and a case of definition i when bit i of its week flags is
+    set: its own onset in W starting an episode, or a late onset in W reported in W+1. So the count is one
+    grouped pass over the index ``(week, region_code, age_years, sex, week_flags)``: an index-only scan that
+    reads the rows in grouping order, one count per (cell, age, flag pattern), then summed per age band and
+    definition over those few rows. The only cases the flags cannot hold are reports of W that answered "same
+    illness" about an illness that began in W but whose previous report is missing or older than the episode
+    gap (they need that report): the few such reports are looked at as ``_finest_without_window`` does, and
+    add a case unless the flags counted one already."""
+    reports = rules.reports
+    columns = [f"case_{i}" for i in range(len(definitions))]
+    r = reports.alias("r")
+    flags = literal_column(f"r.{caseflags.WEEK_COLUMN}", BigInteger)
+    patterns = (select(r.c.week.label("w"), r.c.region_code, r.c.age_years, r.c.sex, flags.label("flags"),
+                       func.count().label("n"))
+                .where(_in_weeks(r.c.week, weeks))
+                .group_by(r.c.week, r.c.region_code, r.c.age_years, r.c.sex, flags).subquery("patterns"))
+    banded = select(patterns.c.w, patterns.c.region_code, rules.band(patterns).label("age_band"), patterns.c.sex,
+                    patterns.c.flags, patterns.c.n).subquery("banded")
+    bit = {name: literal_column(str(1 << rules.bits[(d.key, d.version)])) for d, name in zip(definitions, columns)}
+    simple = (select(banded.c.w, banded.c.region_code, banded.c.age_band, banded.c.sex,
+                     func.sum(banded.c.n).label("active"),
+                     *[func.coalesce(func.sum(banded.c.n).filter(banded.c.flags.op("&")(bit[name]) != 0), 0)
+                       .label(name) for name in columns])
+              .group_by(banded.c.w, banded.c.region_code, banded.c.age_band, banded.c.sex))
+    o = reports.alias("o")
+    found = (select(o.c.profile_id, o.c.week.label("w"), o.c.region_code, rules.band(o).label("age_band"), o.c.sex,
+                    *[case((and_(rules.holds(d, o), ~rules.week_flag(d, o)), 1), else_=0).label(name)
+                      for d, name in zip(definitions, columns)])
+             # Literals and this order (not bound parameters) let PostgreSQL match the partial index of 0005.
+             .where(o.c.same_illness == literal_column("'yes'"), o.c.onset_week == o.c.week,
+                    _in_weeks(o.c.week, weeks), *rules.new_episode(o)).subquery("found"))
+    extra = (select(found.c.w, found.c.region_code, found.c.age_band, found.c.sex, literal(0, Integer).label("active"),
+                    *[func.sum(found.c[name]).label(name) for name in columns])
+             .group_by(found.c.w, found.c.region_code, found.c.age_band, found.c.sex))
+    both = union_all(simple, extra).subquery("both")
+    return (select(both.c.w, both.c.region_code, both.c.age_band, both.c.sex, func.sum(both.c.active).label("active"),
+                   *[func.sum(both.c[name]).label(name) for name in columns])
+            .group_by(both.c.w, both.c.region_code, both.c.age_band, both.c.sex).cte("finest"))
+
+
 def _finest_with_window(weeks: Sequence[dt.date], definitions: Sequence[CompiledDefinition], rules: _Rules) -> Any:
     """Counts of the finest cells when active in W means a report in W-k .. W+k (k > 0, w1_s2_if2_ex): one row
     per (participant, W) with the stratum of the nearest report, joined with the participant's onsets in W."""
@@ -439,30 +507,35 @@ def count_weeks(connection: Connection, weeks: Sequence[dt.date], definitions: S
                 method: Method, strata: Strata) -> dict[dt.date, WeekCounts]:
     """Counts for every cell of the full grid of each week (cells without participants count 0)."""
     if connection.dialect.name == "postgresql":
+        settings = {
+            # The statement's estimated cost (the guarded same-episode look-ups are costed as if run on every
+            # row) makes PostgreSQL JIT-compile its ~250 expressions: 2.4 s of compiling for a 1 s query.
+            "jit": "off",
+            # Sorting a week's ~700,000 rows into ~50 cells spills to disk with the default 4 MB.
+            "work_mem": "64MB"}
         if method.window_weeks == 0:
             # The second part joins its few candidates with their participants' reports of W: index probes
             # (a nested loop), not a hash join over every report of the season.
-            connection.exec_driver_sql("SET LOCAL enable_hashjoin = off")
-            connection.exec_driver_sql("SET LOCAL enable_mergejoin = off")
+            settings.update(enable_hashjoin="off", enable_mergejoin="off")
         else:
             # The planner misjudges the row counts behind the correlated filters (first report, season counts)
             # and may merge-join (or nested-loop join) active participants with onsets, comparing every pair of
-            # the week (quadratic). A hash join on (participant, week) is right for every size; this holds for
-            # this transaction only. (The join with the tiny table of target weeks stays a nested loop: it has no
-            # other.)
-            connection.exec_driver_sql("SET LOCAL enable_mergejoin = off")
-            connection.exec_driver_sql("SET LOCAL enable_nestloop = off")
-        # The statement's estimated cost (the guarded same-episode look-ups are costed as if run on every row)
-        # makes PostgreSQL JIT-compile its ~250 expressions: 2.4 s of compiling for a 1 s query.
-        connection.exec_driver_sql("SET LOCAL jit = off")
-        # Sorting a week's ~700,000 rows into ~50 cells spills to disk with the default 4 MB.
-        connection.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+            # the week (quadratic). A hash join on (participant, week) is right for every size. (The join with
+            # the tiny table of target weeks stays a nested loop: it has no other.)
+            settings.update(enable_mergejoin="off", enable_nestloop="off")
+        # For this transaction only (SET LOCAL), in one round trip.
+        connection.execute(select(*[func.set_config(name, value, True) for name, value in settings.items()]))
     grid = [(geo_type, geo_code, band, sex) for geo_type, geo_code in strata.geographies()
             for band in strata.band_labels() for sex in strata.sex_labels()]
     result = {w: WeekCounts(w, dict.fromkeys(grid, 0), [dict.fromkeys(grid, 0) for _ in definitions])
               for w in weeks}
     bits = caseflags.usable_bits(connection, definitions)
-    for row in connection.execute(count_statement(weeks, definitions, method, strata.bands, bits)).mappings():
+    rule = caseflags.week_flags_rule(connection)
+    statement = _cached_count_statement(
+        tuple(weeks), tuple((d.key, d.version, caseflags.rule_sha256(d.rule)) for d in definitions), method,
+        tuple(strata.bands), tuple(sorted(bits.items())), tuple(sorted(rule.items())) if rule else None,
+        definitions=definitions)
+    for row in connection.execute(statement).mappings():
         if row["age_band"] is None:  # an age outside every band: counted in the 'all' margins only
             continue
         week = row["week"] if isinstance(row["week"], dt.date) else dt.date.fromisoformat(row["week"])
@@ -474,6 +547,25 @@ def count_weeks(connection: Connection, weeks: Sequence[dt.date], definitions: S
         for i in range(len(definitions)):
             result[week].cases[i][cell] = int(row[f"case_{i}"])
     return result
+
+
+def _cached_count_statement(weeks: tuple[dt.date, ...], rules: tuple[tuple[str, int, str], ...], method: Method,
+                            bands: tuple[Band, ...], bits: tuple[tuple[tuple[str, int], int], ...],
+                            rule: tuple[tuple[str, Any], ...] | None, *,
+                            definitions: Sequence[CompiledDefinition]) -> Any:
+    """``count_statement``, built once per process for the same weeks, rules, method, bands, bits and week
+    flags rule (building it costs ~30 ms of Python; the scheduler asks for the same weeks all hour)."""
+    key = (weeks, rules, method, bands, bits, rule)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        if len(_STATEMENTS) >= 64:
+            _STATEMENTS.pop(next(iter(_STATEMENTS)))
+        statement = _STATEMENTS[key] = count_statement(weeks, definitions, method, bands, dict(bits),
+                                                       dict(rule) if rule else None)
+    return statement
+
+
+_STATEMENTS: dict[tuple, Any] = {}
 
 
 def count_week(connection: Connection, week: dt.date, definitions: Sequence[CompiledDefinition],
@@ -557,28 +649,56 @@ def publish_week(counts: WeekCounts, definitions: Sequence[CompiledDefinition], 
 
 
 def season_maxima(connection: Connection, weeks: Sequence[dt.date], method: str) -> dict[tuple, tuple[int, float]]:
-    """The largest published active count and incidence so far per (season, cell, definition) of ``method``."""
-    table = IncidenceEstimate.__table__
-    key = [table.c.geo_type, table.c.geo_code, table.c.age_band, table.c.sex, table.c.definition_key,
-           table.c.definition_version]
-    maxima: dict[tuple, tuple[int, float]] = {}
-    for season in sorted({season_of(w) for w in weeks}):
-        start, end = _season_bounds(dt.date(season, 9, 7))
-        for row in connection.execute(select(*key, func.max(table.c.active), func.max(table.c.incidence))
-                                      .where(table.c.method == method, table.c.week.between(start, end))
-                                      .group_by(*key)):
-            maxima[(season, *row[:6])] = (row[6] or 0, row[7] or 0.0)
-    return maxima
+    """The largest published active count and incidence so far per (season, cell, definition) of ``method``:
+    the seasons' rows of ``season_maxima`` (kept by ``record_season_maxima``)."""
+    table = SeasonMaximum.__table__
+    seasons = sorted({season_of(w) for w in weeks})
+    rows = connection.execute(select(*[table.c[name] for name in _MAXIMUM_KEY], table.c.max_active,
+                                     table.c.max_incidence)
+                              .where(table.c.method == method, table.c.season.in_(seasons))).all()
+    return {tuple(row[:-2]): (row[-2], row[-1]) for row in rows}
 
 
-def apply_display_censoring(values: dict[CellKey, PublishedValues],
-                            maxima: Mapping[tuple, tuple[int, float]]) -> dict[CellKey, PublishedValues]:
-    """Influenzanet's display flags against the season maxima (earlier issues and this run together)."""
+# The key of a season maximum, as season_maxima returns it: (season, *cell, definition key, version).
+_MAXIMUM_KEY = ("season", "geo_type", "geo_code", "age_band", "sex", "definition_key", "definition_version")
+
+
+def run_maxima(values: Mapping[CellKey, PublishedValues]) -> dict[tuple, tuple[int, float]]:
+    """The largest active count and incidence of this run per (season, cell, definition) (withheld: 0)."""
     run: dict[tuple, tuple[int, float]] = {}
     for key, v in values.items():
         group = (season_of(key.week), *key[1:7])
         old = run.get(group, (0, 0.0))
         run[group] = (max(old[0], v.active or 0), max(old[1], v.incidence or 0.0))
+    return run
+
+
+def record_season_maxima(connection: Connection, method: str, run: Mapping[tuple, tuple[int, float]],
+                         stored: Mapping[tuple, tuple[int, float]]) -> int:
+    """Raise the stored season maxima to this run's where it went higher (in the estimates' transaction;
+    a concurrent run can only raise them further). Returns the number of rows written."""
+    rows = [{**dict(zip(_MAXIMUM_KEY, group)), "method": method, "max_active": active, "max_incidence": incidence}
+            for group, (active, incidence) in run.items()
+            if active > stored.get(group, (0, 0.0))[0] or incidence > stored.get(group, (0, 0.0))[1]]
+    if not rows:
+        return 0
+    table = SeasonMaximum.__table__
+    postgresql = connection.dialect.name == "postgresql"
+    insert = postgresql_insert(table) if postgresql else sqlite_insert(table)
+    larger = func.greatest if postgresql else func.max  # SQLite's max() of two values is its GREATEST
+    statement = insert.on_conflict_do_update(
+        index_elements=[c.name for c in table.primary_key.columns],
+        set_={"max_active": larger(table.c.max_active, insert.excluded.max_active),
+              "max_incidence": larger(table.c.max_incidence, insert.excluded.max_incidence)})
+    connection.execute(statement, rows)
+    return len(rows)
+
+
+def apply_display_censoring(values: dict[CellKey, PublishedValues], maxima: Mapping[tuple, tuple[int, float]],
+                            run: Mapping[tuple, tuple[int, float]] | None = None) -> dict[CellKey, PublishedValues]:
+    """Influenzanet's display flags against the season maxima (earlier issues and this run together; ``run``:
+    this run's maxima, from ``run_maxima``)."""
+    run = run_maxima(values) if run is None else run
     flagged = {}
     for key, v in values.items():
         group = (season_of(key.week), *key[1:7])
@@ -649,7 +769,9 @@ def _aggregate_chunk(engine: Engine, weeks: list[dt.date], definitions: Sequence
         for week in weeks:
             week_values, disclosures[week] = publish_week(counts[week], definitions, method, strata, policy, weights)
             values.update(week_values)
-        values = apply_display_censoring(values, season_maxima(connection, weeks, method.key))
+        stored, run = season_maxima(connection, weeks, method.key), run_maxima(values)
+        values = apply_display_censoring(values, stored, run)
+        record_season_maxima(connection, method.key, run, stored)
         written = write_estimates(connection, values, issue)
         participation = WriteSummary()
         if method.key == "w0":
@@ -712,32 +834,55 @@ def participation_rows(connection: Connection, counts: Mapping[dt.date, WeekCoun
 def count_registrations(connection: Connection, weeks: Sequence[dt.date], timezone: str
                         ) -> dict[dt.date, dict[tuple[str, str], tuple[int, int]]]:
     """Per week and geography: profiles created by the end of the week (and not deleted: deleted profiles are
-    gone), and profiles created during the week. Weeks run Monday 00:00 to Monday 00:00 local time. One scan of
-    ``profiles`` for all the weeks."""
+    gone), and profiles created during the week. Weeks run Monday 00:00 to Monday 00:00 local time.
+
+    One pass over the index ``(municipality_code, created_at)`` gives, per municipality, the profiles created
+    before each boundary of the weeks (a week's registered profiles are those before its end; its new ones
+    those before its end but not before its start): for a few boundaries one count per boundary, for many
+    the interval between boundaries each profile falls in (PostgreSQL finds it by binary search,
+    ``width_bucket``; elsewhere a CASE) and running sums. Municipalities are summed per region here."""
     zone = ZoneInfo(timezone)
-    profiles, municipalities = Profile.__table__, Municipality.__table__
 
     def local_midnight(day: dt.date) -> dt.datetime:
         return dt.datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(dt.timezone.utc)
 
-    columns = []
-    for i, week in enumerate(weeks):
-        begin, end = local_midnight(week), local_midnight(week + dt.timedelta(weeks=1))
-        columns.append(func.sum(case((profiles.c.created_at < end, 1), else_=0)).label(f"registered_{i}"))
-        columns.append(func.sum(case((and_(profiles.c.created_at >= begin, profiles.c.created_at < end), 1),
-                                     else_=0)).label(f"new_{i}"))
-    query = (select(municipalities.c.region_code, *columns)
-             .select_from(profiles.join(municipalities, profiles.c.municipality_code == municipalities.c.code))
-             .group_by(municipalities.c.region_code))
-    result: dict[dt.date, dict[tuple[str, str], tuple[int, int]]] = {w: {} for w in weeks}
-    for row in connection.execute(query).mappings():
-        for i, week in enumerate(weeks):
-            region = ("region", str(row["region_code"]))
-            result[week][region] = (int(row[f"registered_{i}"] or 0), int(row[f"new_{i}"] or 0))
+    bounds = sorted({local_midnight(w + dt.timedelta(weeks=k)) for w in weeks for k in (0, 1)})
+    profiles = Profile.__table__
+    created, municipality = profiles.c.created_at, profiles.c.municipality_code
+    before: dict[int, list[int]] = {}  # municipality -> profiles created before bounds[i]
+    if len(bounds) <= FEW_BOUNDS:
+        query = select(municipality, *[func.count().filter(created < literal(b, created.type)) for b in bounds])
+        for code, *counts in connection.execute(query.group_by(municipality)):
+            before[code] = list(counts)
+    else:
+        if connection.dialect.name == "postgresql":
+            interval = func.width_bucket(created, postgresql_array([literal(b, created.type) for b in bounds]))
+        else:
+            interval = case(*[(created < literal(b, created.type), i) for i, b in enumerate(bounds)],
+                            else_=len(bounds))
+        per_interval: dict[int, list[int]] = {}  # interval i: bounds[i-1] <= created < bounds[i]
+        for code, index, n in connection.execute(select(municipality, interval, func.count())
+                                                 .group_by(municipality, interval)):
+            per_interval.setdefault(code, [0] * (len(bounds) + 1))[int(index)] += n
+        before = {code: list(itertools.accumulate(counts))[:len(bounds)] for code, counts in per_interval.items()}
+    region_of = dict(connection.execute(select(Municipality.code, Municipality.region_code)).all())
+    result: dict[dt.date, dict[tuple[str, str], tuple[int, int]]] = {}
     for week in weeks:
-        totals = result[week].values()
-        result[week][("nation", NATION)] = (sum(r for r, _ in totals), sum(n for _, n in totals))
+        begin = bounds.index(local_midnight(week))
+        end = bounds.index(local_midnight(week + dt.timedelta(weeks=1)))
+        totals: dict[tuple[str, str], tuple[int, int]] = {}
+        for code, counts in before.items():
+            region = ("region", str(region_of[code]))
+            registered, new = totals.get(region, (0, 0))
+            totals[region] = (registered + counts[end], new + counts[end] - counts[begin])
+        totals[("nation", NATION)] = (sum(r for r, _ in totals.values()), sum(n for _, n in totals.values()))
+        result[week] = totals
     return result
+
+
+# Up to this many week boundaries the registrations are one count per boundary; beyond, one interval per
+# profile (two weeks or fewer are the scheduler's hourly run).
+FEW_BOUNDS = 4
 
 
 def aggregate_week(week_monday: dt.date, definitions: Sequence[CompiledDefinition], method: str | Method = "w0",

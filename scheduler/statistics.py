@@ -53,9 +53,16 @@ def poisson_interval(cases: int, n: int, level: float = 0.95) -> tuple[float, fl
     """Exact Poisson interval for the rate cases / n (chi-square form)."""
     _check(cases, n, level)
     alpha = 1 - level
-    lower = 0.0 if cases == 0 else float(gammaincinv(cases, alpha / 2)) / n
-    upper = float(gammaincinv(cases + 1, 1 - alpha / 2)) / n
+    lower = 0.0 if cases == 0 else _poisson_quantile(cases, alpha / 2) / n
+    upper = _poisson_quantile(cases + 1, 1 - alpha / 2) / n
     return lower, upper
+
+
+@lru_cache(maxsize=65536)
+def _poisson_quantile(k: int, q: float) -> float:
+    """chi2.ppf(q, 2k) / 2. A run asks for the same few case counts again and again (most cells have a
+    handful of cases), so each is computed once per process: the same double either way."""
+    return float(gammaincinv(k, q))
 
 
 def wilson_interval(cases: int, n: int, level: float = 0.95) -> tuple[float, float]:

@@ -13,6 +13,7 @@ from .epidemiology import (
     CaseFlagBit,
     IncidenceEstimate,
     ParticipationEstimate,
+    SeasonMaximum,
 )
 from .geography import Municipality, Region
 from .operations import AuditEvent, InstanceFact, JobRun, OutboxMessage
@@ -23,7 +24,7 @@ from .standardisation import StandardPopulation
 __all__ = [
     "STAFF_ROLES", "ApiToken", "LoginToken", "StaffUser", "UserSession", "Base", "utcnow",
     "MISSING_LOW_PRECISION", "MISSING_NONE", "MISSING_PRIVACY", "MISSING_REASONS", "AgeBand",
-    "CaseDefinition", "CaseFlagBit", "IncidenceEstimate", "ParticipationEstimate", "Municipality", "Region", "AuditEvent", "InstanceFact", "JobRun",
+    "CaseDefinition", "CaseFlagBit", "IncidenceEstimate", "ParticipationEstimate", "SeasonMaximum", "Municipality", "Region", "AuditEvent", "InstanceFact", "JobRun",
     "OutboxMessage", "RELATIONS", "SEXES", "Account", "Consent", "Profile", "new_pseudonym",
     "ReportRevision", "ReportSubmission", "WeeklyReport",
     "EmailChange", "ReminderDelivery", "Withdrawal",

@@ -135,6 +135,26 @@ class IncidenceEstimate(Base):
     computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class SeasonMaximum(Base):
+    """The largest active count and incidence published so far in a season, per cell, definition and method
+    (any issue): what Influenzanet's display censoring compares each week with (scheduler.aggregation). Kept
+    by the aggregation in the transaction that writes the estimates, so a run reads one row per cell instead
+    of every estimate of the season. Zero stands for "nothing published yet"."""
+
+    __tablename__ = "season_maxima"
+
+    season: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    method: Mapped[str] = mapped_column(String(32), primary_key=True)
+    definition_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    definition_version: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    geo_type: Mapped[str] = mapped_column(String(8), primary_key=True)
+    geo_code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    age_band: Mapped[str] = mapped_column(String(16), primary_key=True)
+    sex: Mapped[str] = mapped_column(String(8), primary_key=True)
+    max_active: Mapped[int] = mapped_column(default=0)
+    max_incidence: Mapped[float] = mapped_column(Float, default=0.0)
+
+
 class ParticipationEstimate(Base):
     """Participation per week and geography, written by the scheduler beside the incidence estimates:
     registered profiles, active participants, new profiles, and the response rate (active / registered).

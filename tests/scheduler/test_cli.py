@@ -11,6 +11,8 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
 from reporting.extensions import db
+from scheduler import caseflags
+from scheduler.definitions import load_definitions
 from reporting.models import Account, IncidenceEstimate, InstanceFact, StaffUser, WeeklyReport
 
 from .test_aggregation import build_known_population
@@ -102,6 +104,11 @@ def test_demo_builds_and_rebuilds(app: Flask, runner: FlaskCliRunner, tmp_path: 
     assert "removed the rows of the earlier demo" in rebuilt.output
     with app.app_context():
         assert (_count(WeeklyReport), _count(IncidenceEstimate), _count(StaffUser)) == (reports, estimates, 1)
+        # The rebuild keeps what describes the schema: which bit of the stored case flags holds which rule.
+        with db.engine.connect() as connection:
+            definitions = load_definitions(db.session)
+            assert len(caseflags.usable_bits(connection, definitions)) == (
+                len(definitions) if caseflags.supported(connection) else 0)
 
 
 def test_demo_refuses_a_database_with_other_data(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:

@@ -229,3 +229,32 @@ def test_aggregates_version_changes_only_when_published_figures_change(app: Flas
         revised = aggregate_week(W, definitions, "w0", DAY1, config=config)
         assert revised.written.updated > 0 and revised.written.inserted == 0
         assert version() != published
+
+
+@pytest.mark.parametrize("few_bounds", [0, 100], ids=["one interval per profile", "one count per boundary"])
+def test_registrations_are_counted_in_local_weeks(app: Flask, monkeypatch: pytest.MonkeyPatch,
+                                                  few_bounds: int) -> None:
+    """A profile belongs to the week of its creation in Copenhagen time (W starts Monday 00:00 CET, which is
+    Sunday 23:00 UTC), whichever way the counts are taken."""
+    from reporting.models import Profile
+    from scheduler import aggregation
+
+    monkeypatch.setattr(aggregation, "FEW_BOUNDS", few_bounds)
+    utc = dt.timezone.utc
+    start = dt.datetime(W.year, W.month, W.day, tzinfo=utc) - dt.timedelta(hours=1)  # W's first instant
+    created = {1084: [start - dt.timedelta(weeks=3), start - dt.timedelta(seconds=1), start,
+                      start + dt.timedelta(days=7, seconds=-1)],
+               1081: [start + dt.timedelta(days=7)]}
+    with app.app_context(), db.engine.begin() as connection:
+        people = People(connection)
+        for region, instants in created.items():
+            for instant in instants:
+                profile = people.person(region)
+                connection.execute(Profile.__table__.update().where(Profile.__table__.c.id == profile)
+                                   .values(created_at=instant))
+        counts = aggregation.count_registrations(connection, [week(-1), W, week(1)], "Europe/Copenhagen")
+    assert counts[week(-1)][("region", "1084")] == (2, 1)
+    assert counts[W][("region", "1084")] == (4, 2)
+    assert counts[week(1)][("region", "1084")] == (4, 0)
+    assert counts[W].get(("region", "1081"), (0, 0)) == (0, 0) and counts[week(1)][("region", "1081")] == (1, 1)
+    assert counts[week(1)][("nation", "DK")] == (5, 1)
