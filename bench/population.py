@@ -119,6 +119,7 @@ def load(engine: Engine, participants: int, weeks: int, first_week: dt.date, see
         raw.close()
     started = time.perf_counter()
     with engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE weekly_reports")  # the join below is planned well only with statistics
         late = caseflags.recompute_late_flags(connection)
     print(f"late flags: {late:,} reports of a week carry a late onset ({time.perf_counter() - started:.0f} s)",
           flush=True)

@@ -47,6 +47,9 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "RATELIMIT_ENABLED": (_bool, True),
     "EXPORT_RATE_LIMIT": (str, "120/minute"),  # per API token, across the export endpoints
     "DASHBOARD_CACHE_SIZE": (int, 512),  # figures kept by each web process (unless Redis is configured)
+    # Weekly reports from the citizen API that arrive together share one statement and commit (PostgreSQL;
+    # reporting/reports/group_commit.py); at most this many per statement, 1 writes each on its own.
+    "REPORT_BATCH_MAX": (int, 32),
     # Security.
     "LOGIN_TOKEN_MINUTES": (int, 15),
     "SESSION_HOURS": (int, 12),

@@ -62,31 +62,9 @@ class Database:
         """A session outside the per-context one (for work in another thread)."""
         return self._state().sessionmaker()
 
-    @contextmanager
-    def driver_autocommit(self) -> Iterator[Any]:
-        """A pooled connection's own driver connection (psycopg) in autocommit mode, for a hot path that is
-        one statement: it is its own transaction (no BEGIN and COMMIT round trips) and skips SQLAlchemy's
-        execution layer. The statement must need nothing else from this request's ORM session. A dead
-        connection is invalidated and raised as SQLAlchemy's ``DBAPIError`` with ``connection_invalidated``
-        (answered 503, as on every other path); other driver errors propagate as the driver raised them."""
-        engine = self.engine
-        fairy = engine.raw_connection()
-        driver = fairy.driver_connection
-        try:
-            driver.autocommit = True
-            try:
-                yield driver
-            finally:
-                if not driver.closed:
-                    driver.autocommit = False
-        except engine.dialect.loaded_dbapi.Error as exc:
-            if engine.dialect.is_disconnect(exc, driver, None):
-                fairy.invalidate(exc)
-                raise DBAPIError.instance(None, None, exc, engine.dialect.loaded_dbapi.Error,
-                                          connection_invalidated=True) from exc
-            raise
-        finally:
-            fairy.close()
+    def driver_autocommit(self) -> Any:
+        """``driver_autocommit`` on this app's engine."""
+        return driver_autocommit(self.engine)
 
     @staticmethod
     def _close_session(exc: BaseException | None) -> None:
@@ -101,6 +79,32 @@ class _State:
     def __init__(self, engine: Engine, maker: sessionmaker[Session]) -> None:
         self.engine = engine
         self.sessionmaker = maker
+
+
+@contextmanager
+def driver_autocommit(engine: Engine) -> Iterator[Any]:
+    """A pooled connection's own driver connection (psycopg) in autocommit mode, for a hot path that is one
+    statement: it is its own transaction (no BEGIN and COMMIT round trips) and skips SQLAlchemy's execution
+    layer. The statement must need nothing else from a request's ORM session. A dead connection is invalidated
+    and raised as SQLAlchemy's ``DBAPIError`` with ``connection_invalidated`` (answered 503, as on every other
+    path); other driver errors propagate as the driver raised them."""
+    fairy = engine.raw_connection()
+    driver = fairy.driver_connection
+    try:
+        driver.autocommit = True
+        try:
+            yield driver
+        finally:
+            if not driver.closed:
+                driver.autocommit = False
+    except engine.dialect.loaded_dbapi.Error as exc:
+        if engine.dialect.is_disconnect(exc, driver, None):
+            fairy.invalidate(exc)
+            raise DBAPIError.instance(None, None, exc, engine.dialect.loaded_dbapi.Error,
+                                      connection_invalidated=True) from exc
+        raise
+    finally:
+        fairy.close()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

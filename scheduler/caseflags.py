@@ -126,19 +126,27 @@ def rebuild(connection: Connection) -> int:
     return len(definitions)
 
 
+def _continues_episode(connection: Connection, late: str, previous_submitted: str) -> str:
+    """SQL: the late report ``late`` (an alias) answered "same illness" within the rule's days of its
+    previous report, submitted at ``previous_submitted`` (an SQL expression): the same-episode test the
+    aggregation runs (scheduler.aggregation), compiled."""
+    continues = and_(literal_column(f"{late}.same_illness").is_not(None),
+                     literal_column(f"{late}.same_illness") == "yes",
+                     days_between(literal_column(f"{late}.submitted_at"), literal_column(previous_submitted))
+                     <= WEEK_FLAGS_RULE["same_episode_days"])
+    return str(continues.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+
+
 def _late_flags_function(connection: Connection) -> str:
     """``covidmeter_late_flags(profile, W, submitted)``: the case flags of the profile's report of W+1 whose
     onset is in W and that starts a new episode, given its report of W (the late report's previous report)
-    submitted at ``submitted``. The same-episode test is the one the aggregation runs, compiled."""
-    continues = and_(literal_column("l.same_illness").is_not(None), literal_column("l.same_illness") == "yes",
-                     days_between(literal_column("l.submitted_at"), literal_column("submitted"))
-                     <= WEEK_FLAGS_RULE["same_episode_days"])
-    episode = continues.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+    submitted at ``submitted``."""
     return f"""
         CREATE OR REPLACE FUNCTION covidmeter_late_flags(profile varchar, w date, submitted timestamptz)
         RETURNS bigint LANGUAGE sql STABLE PARALLEL SAFE AS $$
             SELECT coalesce(bit_or(l.{COLUMN}), 0)::bigint FROM weekly_reports AS l
-            WHERE l.profile_id = profile AND l.week = w + 7 AND l.onset_week = w AND NOT ({episode})
+            WHERE l.profile_id = profile AND l.week = w + 7 AND l.onset_week = w
+              AND NOT ({_continues_episode(connection, "l", "submitted")})
         $$"""
 
 
@@ -191,13 +199,18 @@ _DROP_TRIGGERS = """
 
 def recompute_late_flags(connection: Connection) -> int:
     """Set every report's ``late_flags`` from the reports as they are (after a rebuild, or after loading data
-    with triggers off: bench/population.py). Set-based: the late reports joined once with their week's report,
-    then the reports whose late report has gone. Returns the number of reports changed."""
+    with triggers off: bench/population.py). Set-based, for tables of millions: the late reports joined once
+    with their week's report and grouped, written where they differ; then the reports whose late report has
+    gone. Returns the number of reports changed."""
     changed = connection.exec_driver_sql(f"""
-        UPDATE weekly_reports AS a SET {LATE_COLUMN} = covidmeter_late_flags(a.profile_id, a.week, a.submitted_at)
-        FROM weekly_reports AS l
-        WHERE l.onset_week = l.week - 7 AND a.profile_id = l.profile_id AND a.week = l.onset_week
-          AND a.{LATE_COLUMN} IS DISTINCT FROM covidmeter_late_flags(a.profile_id, a.week, a.submitted_at)""").rowcount
+        UPDATE weekly_reports AS t SET {LATE_COLUMN} = computed.flags
+        FROM (SELECT a.id, coalesce(bit_or(l.{COLUMN}) FILTER (
+                  WHERE NOT ({_continues_episode(connection, "l", "a.submitted_at")})), 0) AS flags
+              FROM weekly_reports AS l
+              JOIN weekly_reports AS a ON a.profile_id = l.profile_id AND a.week = l.onset_week
+              WHERE l.onset_week = l.week - 7
+              GROUP BY a.id) AS computed
+        WHERE t.id = computed.id AND t.{LATE_COLUMN} <> computed.flags""").rowcount
     changed += connection.exec_driver_sql(f"""
         UPDATE weekly_reports AS a SET {LATE_COLUMN} = 0
         WHERE a.{LATE_COLUMN} <> 0 AND NOT EXISTS (

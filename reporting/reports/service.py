@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import Connection, bindparam, insert, select, text
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -35,6 +35,7 @@ from ..models import Municipality, Profile, ReportRevision, ReportSubmission, We
 from ..questionnaire import Questionnaire, to_columns
 from ..security import live_citizen_session
 from ..weeks import iso_year, monday_of, onset_date
+from . import group_commit
 
 # Columns of weekly_reports that are not answers (everything else is written from the answers).
 NOT_ANSWER_COLUMNS = frozenset({
@@ -173,26 +174,36 @@ class ProfileStratum(NamedTuple):
 
 def _first_report_for_session(session_hash: str, profile_id: str, submission_id: str, questionnaire: Questionnaire,
                               answers: Mapping[str, Any], digest: str, now: dt.datetime) -> SubmissionResult:
-    """The citizen API's common case on PostgreSQL in one round trip and one autocommit statement (its own
-    transaction, durable when it returns): the live session's account, the profile if it is that account's,
-    the week's first report with the profile's stratum and its submission id. ``NotSignedIn`` or
+    """The citizen API's common case on PostgreSQL: one autocommit statement (its own transaction, durable
+    when it returns), shared with the reports other requests of this process hand in at the same moment
+    (``group_commit``), checks the live session's account and that the profile is that account's, and
+    writes the week's first report with the profile's stratum and its submission id. ``NotSignedIn`` or
     ``ProfileNotFound`` when the session or the profile is not there (nothing is written); the driver's
     ``IntegrityError`` when the week has a report already or the submission id was used (nothing is written:
     the general path then looks)."""
-    values = _report_values(questionnaire, answers, now)
-    week = values["week"]
-    with db.driver_autocommit() as connection:
-        row = connection.execute(_FIRST_REPORT_FOR_SESSION, {
-            "session_hash": session_hash, "now": now, "profile_id": profile_id, "iso_year": iso_year(week),
-            "report": json.dumps(values, default=_json_value, separators=(",", ":")),
-            "submission_id": submission_id, "body_hash": digest, "created_at": now}).fetchone()
-    session_account_id, report_id, *profile = row
+    report, week = _first_report_parameters(session_hash, profile_id, questionnaire, answers, submission_id, digest,
+                                            now)
+    writer = _group_commit()
+    session_account_id, report_id, *profile = (writer.write(report) if writer is not None
+                                               else group_commit.write_now(db.engine, [report])[0])
     if session_account_id is None:
         raise NotSignedIn()
     if report_id is None:
         raise ProfileNotFound(profile_id)
     stratum = ProfileStratum(*profile)
     return SubmissionResult(report_id, week, 1, replayed=False, profile=stratum, region_code=stratum.region_code)
+
+
+def _group_commit() -> group_commit.GroupCommit | None:
+    """This app's writer of grouped reports (None when COVIDMETER_REPORT_BATCH_MAX is 1: each on its own)."""
+    extensions = current_app.extensions
+    writer = extensions.get("covidmeter.report_writer")
+    if writer is None:
+        batch = current_app.config["COVIDMETER_REPORT_BATCH_MAX"]
+        if batch <= 1:
+            return None
+        writer = extensions.setdefault("covidmeter.report_writer", group_commit.GroupCommit(db.engine, batch))
+    return writer
 
 
 def _submit(account_id: int, profile_id: str, submission_id: str, questionnaire: Questionnaire,
@@ -313,26 +324,29 @@ _INSERT_REPORT, _INSERT_SUBMISSION = _statements()
 def _insert_new_postgresql(connection: Connection, account_id: int, profile_id: str, submission_id: str,
                            questionnaire: Questionnaire, answers: Mapping[str, Any], digest: str,
                            now: dt.datetime) -> SubmissionResult:
-    """The common case on PostgreSQL, in one statement and one round trip: read the profile (only the
-    account's own: no row means ``ProfileNotFound``), write the week's first report with the profile's
+    """The common case on PostgreSQL for a signed-in web session, in one statement and one round trip of the
+    session's transaction (``group_commit.first_reports_sql`` for one report): read the profile (only the
+    account's own: no report means ``ProfileNotFound``), write the week's first report with the profile's
     stratum, and its submission id. If the week already has a report or the id was used, a unique key
-    refuses it and ``submit_report`` takes the general path.
+    refuses it and ``submit_report`` takes the general path."""
+    report, week = _first_report_parameters(account_id, profile_id, questionnaire, answers, submission_id, digest,
+                                            now)
+    _, report_id, *profile = connection.exec_driver_sql(group_commit.first_reports_sql(1, "account"),
+                                                        report).one()
+    if report_id is None:
+        raise ProfileNotFound(profile_id)
+    stratum = ProfileStratum(*profile)
+    return SubmissionResult(report_id, week, 1, replayed=False, profile=stratum, region_code=stratum.region_code)
 
-    The report's own values travel as one JSON object that ``json_populate_record`` turns into a
-    ``weekly_reports`` row (PostgreSQL converts each field to its column's type), so the statement has a
-    handful of parameters instead of one per column: psycopg then converts its text once per process (it
-    parses statements with more than 50 parameters again on every execution) and the server plans it once.
-    (Measured on the server: ``json`` costs less than ``jsonb`` here, and the region by a subquery on the
-    municipality's key less than a join.)"""
+
+def _first_report_parameters(owner: int | str, profile_id: str, questionnaire: Questionnaire,
+                             answers: Mapping[str, Any], submission_id: str, digest: str,
+                             now: dt.datetime) -> tuple[tuple[Any, ...], dt.date]:
+    """One report for ``group_commit.first_reports_sql`` (in its ``FIELDS`` order), and its week."""
     values = _report_values(questionnaire, answers, now)
     week = values["week"]
-    row = connection.execute(_INSERT_NEW_POSTGRESQL, {
-        "profile_id": profile_id, "account_id": account_id, "iso_year": iso_year(week),
-        "report": json.dumps(values, default=_json_value, separators=(",", ":")),
-        "submission_id": submission_id, "body_hash": digest, "created_at": now}).one_or_none()
-    if row is None:
-        raise ProfileNotFound(profile_id)
-    return SubmissionResult(row.report_id, week, 1, replayed=False, profile=row, region_code=row.region_code)
+    return (owner, profile_id, iso_year(week), json.dumps(values, default=_json_value, separators=(",", ":")),
+            submission_id, digest, now), week
 
 
 def _json_value(value: Any) -> str:
@@ -341,56 +355,7 @@ def _json_value(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _first_report_postgresql(owner: str, session: str = "") -> str:
-    """The statement of the week's first report on PostgreSQL: read the profile (only if ``owner``, an SQL
-    expression, is its account), write the report with the profile's stratum, and its submission id. With
-    ``session`` (an SQL query of the submitting session's account), the owner is that account and the first
-    column of the answer says whether there was one."""
-    names = [c.name for c in WeeklyReport.__table__.columns if c.name != "id"]
-    # The person's stratum from the profile row; every other column from the JSON object.
-    from_profile = {"profile_id": "profile.id", "region_code": "profile.region_code",
-                    "municipality_code": "profile.municipality_code", "sex": "profile.sex",
-                    "birth_year": "profile.birth_year", "age_years": "CAST(:iso_year AS smallint) - profile.birth_year"}
-    selected = ", ".join(from_profile.get(name, f"report.{name}") for name in names)
-    session_cte = f"session AS ({session})," if session else ""
-    answer = ("SELECT (SELECT account_id FROM session) AS session_account_id, new_submission.report_id, profile.* "
-              "FROM (SELECT 1) AS one LEFT JOIN profile ON true LEFT JOIN new_submission ON true" if session else
-              "SELECT new_submission.report_id, profile.* FROM profile LEFT JOIN new_submission ON true")
-    # Column names come from the model, never from input.
-    return f"""
-        WITH {session_cte}
-        profile AS (
-            SELECT profiles.id, profiles.municipality_code, profiles.sex, profiles.birth_year,
-                   profiles.intake_answers,
-                   (SELECT municipalities.region_code FROM municipalities
-                    WHERE municipalities.code = profiles.municipality_code) AS region_code
-            FROM profiles
-            WHERE profiles.id = :profile_id AND profiles.account_id = {owner}),
-        new_report AS (
-            INSERT INTO weekly_reports ({", ".join(names)})
-            SELECT {selected}
-            FROM profile, json_populate_record(NULL::weekly_reports, CAST(:report AS json)) AS report
-            RETURNING id),
-        new_submission AS (
-            INSERT INTO report_submissions (submission_id, report_id, body_hash, revision, created_at)
-            SELECT :submission_id, new_report.id, :body_hash, 1, :created_at FROM new_report
-            RETURNING report_id)
-        {answer}"""
-
-
-def _driver_sql(statement: str) -> str:
-    """``statement`` in the driver's own parameter style (psycopg: ``%(name)s``), for ``db.driver_autocommit``."""
-    from sqlalchemy.dialects.postgresql.psycopg import dialect
-
-    return str(text(statement).compile(dialect=dialect()))
-
-
 _LIVE_SESSION = live_citizen_session(bindparam("session_hash"), bindparam("now"))
-_INSERT_NEW_POSTGRESQL = text(_first_report_postgresql(owner=":account_id"))
-# The citizen API's submission: the bearer session is authenticated by the same statement (one round trip).
-_FIRST_REPORT_FOR_SESSION = _driver_sql(_first_report_postgresql(
-    owner="(SELECT account_id FROM session)",
-    session=str(live_citizen_session(bindparam("session_hash"), bindparam("now")))))
 
 
 @dataclass(frozen=True)
