@@ -8,7 +8,8 @@ wave. The rows are filled like the citizen service fills them (stratum copied on
 known of fever start, symptom start, report date, and its ISO week).
 
 The generated columns ``case_flags`` and ``week_flags`` (scheduler/caseflags.py) are filled by PostgreSQL during
-the COPY, as they are when the service writes a report. During the load the secondary indexes of
+the COPY, as they are when the service writes a report; the season ordinal (reporting/reports/season_ordinal.py)
+is written with each row, as its trigger would set it. During the load the secondary indexes of
 ``weekly_reports`` are dropped and triggers are off for the loading session (``session_replication_role =
 replica``: foreign-key checks, and the triggers that keep ``late_flags``); afterwards the indexes are rebuilt
 under their migration names, the late flags are set in one statement (``caseflags.recompute_late_flags``, as a
@@ -27,7 +28,9 @@ from sqlalchemy import Engine, select, text
 from tqdm import tqdm
 
 from reporting.models import Municipality, Region
+from reporting.reports import season_ordinal
 from reporting.symptoms import SYMPTOMS
+from reporting.weeks import season_of
 from scheduler import caseflags
 
 INDEXES = {
@@ -144,7 +147,9 @@ def _reports(cursor: Any, rng: np.random.Generator, n: int, weeks: int, first_we
     region_delay = np.array([delay[int(r)] for r in region])
     columns = ["profile_id", "week", "submitted_at", "revision", "questionnaire_version", "answers", "region_code",
                "municipality_code", "sex", "birth_year", "age_years", "no_symptoms", *symptoms, "same_illness",
-               "symptom_start", "sudden_onset", "onset_date", "onset_week"]
+               "symptom_start", "sudden_onset", "onset_date", "onset_week", season_ordinal.COLUMN]
+    # The season ordinal the triggers would give (they are off during the load): reports so far this season.
+    in_season = np.zeros(n, dtype=int)
     statement = f"COPY weekly_reports ({', '.join(columns)}) FROM STDIN"
     answers_none = json.dumps({"symptoms": ["none"]})
     answers_ill = json.dumps({"symptoms": ["see typed columns"]})
@@ -169,6 +174,10 @@ def _reports(cursor: Any, rng: np.random.Generator, n: int, weeks: int, first_we
 
         responds = rng.random(n) < propensity
         who = np.flatnonzero(responds)
+        if t > 0 and season_of(mondays[t]) != season_of(mondays[t - 1]):
+            in_season[:] = 0
+        in_season[who] += 1
+        ordinals = in_season[who].tolist()
         report_day = m + rng.integers(0, 7, len(who))
         ill = (onset[who] <= report_day) & (end[who] >= report_day - 6)
         same = np.where(ill & reported_episode[who], "yes", "no")
@@ -189,7 +198,7 @@ def _reports(cursor: Any, rng: np.random.Generator, n: int, weeks: int, first_we
                     1, "weekly-1", answers_ill if sick else answers_none, int(region[p]), int(municipality[p]),
                     sex[p], int(birth_year[p]), age[j], not sick, *symptom_rows[j],
                     same_list[j] if sick else None, od if sick else None, False if sick else None, od,
-                    mondays[onset_day[j] // 7]))
+                    mondays[onset_day[j] // 7], ordinals[j]))
         total += len(who)
         progress.update(1)
         progress.set_postfix(reports=f"{total:,}")

@@ -165,11 +165,20 @@ def request_body(index: int) -> bytes:
 
 # --- gunicorn ----------------------------------------------------------------------------------------------------
 
-def start_gunicorn(app: str, port: int, env: dict[str, str], workers: int, threads: int, chdir: Path,
-                   worker_class: str = "gthread") -> subprocess.Popen:
-    command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", worker_class, "--threads", str(threads),
-               "-b", f"127.0.0.1:{port}", "--backlog", "4096", "--keep-alive", "30", "--log-level", "warning",
-               "--chdir", str(chdir), app]
+def start_server(app: str, port: int, env: dict[str, str], workers: int, threads: int, chdir: Path,
+                 worker_class: str = "gthread", server: str = "gunicorn") -> subprocess.Popen:
+    """The WSGI server for ``app`` ("module:object", or "module:factory()"): gunicorn, or granian (a Rust HTTP
+    server running the same WSGI app on ``threads`` blocking threads per worker process)."""
+    if server == "granian":
+        target, factory = (app[:-2], ["--factory"]) if app.endswith("()") else (app, [])
+        command = [sys.executable, "-m", "granian", "--interface", "wsgi", *factory, "--workers", str(workers),
+                   "--blocking-threads", str(threads), "--host", "127.0.0.1", "--port", str(port),
+                   "--backlog", "4096", "--log-level", "warning", "--no-access-log", "--working-dir", str(chdir),
+                   target]
+    else:
+        command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", worker_class, "--threads",
+                   str(threads), "-b", f"127.0.0.1:{port}", "--backlog", "4096", "--keep-alive", "30",
+                   "--log-level", "warning", "--chdir", str(chdir), app]
     process = subprocess.Popen(command, env={**os.environ, **env}, start_new_session=True)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -178,10 +187,10 @@ def start_gunicorn(app: str, port: int, env: dict[str, str], workers: int, threa
                 return process
         except OSError:
             if process.poll() is not None:
-                raise SystemExit(f"gunicorn for {app} exited with {process.returncode}")
+                raise SystemExit(f"{server} for {app} exited with {process.returncode}")
             time.sleep(0.2)
     stop(process)
-    raise SystemExit(f"gunicorn for {app} did not start")
+    raise SystemExit(f"{server} for {app} did not start")
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -587,6 +596,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 2) + 1)
     parser.add_argument("--threads", type=int, default=6)
     parser.add_argument("--worker-class", default="gthread", help="gunicorn's -k (sync ignores --threads)")
+    parser.add_argument("--server", choices=("gunicorn", "granian"), default="gunicorn",
+                        help="the WSGI server for both the app and the bare endpoint")
     parser.add_argument("--only", choices=("app", "bare"), default=None)
     parser.add_argument("--in-process", type=int, metavar="N", default=0,
                         help="instead: N requests to each app called in this process, and their CPU")
@@ -614,8 +625,9 @@ def main() -> None:
             if args.only and kind != args.only:
                 continue
             port = free_port()
-            print(f"gunicorn -w {args.workers} -k {args.worker_class} --threads {args.threads} '{app}'", flush=True)
-            process = start_gunicorn(app, port, env, args.workers, args.threads, chdir, args.worker_class)
+            print(f"{args.server} -w {args.workers} -k {args.worker_class} --threads {args.threads} '{app}'",
+                  flush=True)
+            process = start_server(app, port, env, args.workers, args.threads, chdir, args.worker_class, args.server)
             try:
                 meter = CpuMeter(process.pid, dsn, redis_url if kind == "app" else None)
                 kind_steps = asyncio.run(drive(port, kind, pairs, args.rates, args.seconds, args.timeout, meter))

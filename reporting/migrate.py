@@ -20,10 +20,12 @@ from sqlalchemy import Engine
 import migrations
 
 
-# Schema objects the migrations build from data, which the models therefore do not declare: the generated
-# columns of case flags and week flags, the late flags the week flags include, and the indexes over them
-# (PostgreSQL; built from the case definitions by migrations 0006 and 0008, see scheduler/caseflags.py).
+# Schema objects the database keeps, which the models therefore do not declare: the generated columns of
+# case flags and week flags, the late flags the week flags include, and the indexes over them (PostgreSQL;
+# built from the case definitions by migrations 0006 and 0008, see scheduler/caseflags.py); the season
+# ordinal its triggers keep (PostgreSQL; migration 0009, reporting/reports/season_ordinal.py).
 UNMODELLED = {("column", "weekly_reports", "case_flags"),
+              ("column", "weekly_reports", "season_ordinal"),
               ("column", "weekly_reports", "week_flags"),
               ("column", "weekly_reports", "late_flags"),
               ("index", "weekly_reports", "ix_weekly_reports_late_onset_flags"),

@@ -29,13 +29,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (BigInteger, Connection, Date, Engine, Integer, String, and_, case, func, literal, literal_column, null,
-                        select, union_all)
+from sqlalchemy import (BigInteger, Connection, Date, Engine, Integer, SmallInteger, String, and_, case, exists, func,
+                        literal, literal_column, null, select, true, union_all)
 from sqlalchemy.dialects.postgresql import array as postgresql_array
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from reporting.aggregates_version import bump_aggregates_version
+from reporting.reports import season_ordinal
 from reporting.models import (MISSING_NONE, MISSING_PRIVACY, SEXES, AgeBand, IncidenceEstimate, Municipality,
                               Profile, Region, SeasonMaximum, StandardPopulation, WeeklyReport)
 from reporting.weeks import season_of
@@ -110,10 +111,27 @@ class _Rules:
     """The method's per-report rules as SQL over an alias of ``weekly_reports`` (shared by both statements)."""
 
     def __init__(self, method: Method, bands: Sequence[Band], bits: Mapping[tuple[str, int], int],
-                 week_flags_rule: Mapping[str, Any] | None = None) -> None:
+                 week_flags_rule: Mapping[str, Any] | None = None, ordinals: bool = False) -> None:
         self.method, self.bands, self.bits = method, bands, bits
         self.week_flags_rule = week_flags_rule
+        self.ordinals = ordinals  # reports carry their season ordinal (reporting.reports.season_ordinal)
         self.reports = WeeklyReport.__table__
+
+    @staticmethod
+    def ordinal(t: Any) -> Any:
+        """The row's season ordinal: 1 for the participant's first report of its season, 2 ..."""
+        return literal_column(f"{t.name}.{season_ordinal.COLUMN}", SmallInteger)
+
+    def reports_in_season_at_least(self, t: Any, m: int, ordinal: Any, start: Any, end: Any) -> Any:
+        """With season ordinals: the participant of row ``t`` has at least ``m`` reports in the season
+        ``start`` .. ``end`` (dates), given ``ordinal``, the ordinal of a report of theirs that is known to be in
+        that season, or NULL. The ordinals of a season run 1, 2, ..., so a report numbered m or more answers;
+        the participant's other reports of the season are looked at only when the known one does not (a new
+        participant, or a report in a neighbouring season)."""
+        s = self.reports.alias("s")
+        later = exists().where(s.c.profile_id == t.c.profile_id, s.c.week.between(start, end),
+                               self.ordinal(s) >= m)
+        return case((ordinal >= m, true()), else_=later)
 
     def flagged(self, d: CompiledDefinition) -> bool:
         return (d.key, d.version) in self.bits
@@ -157,6 +175,8 @@ class _Rules:
         same season exists)."""
         if not self.method.ignore_first_report:
             return []
+        if self.ordinals:
+            return [self.ordinal(r) > 1]
         earlier = self.reports.alias("earlier")
         # "Not the first report of its season": a correlated MIN that one probe of the (profile_id, week) index
         # answers per row.
@@ -195,16 +215,17 @@ class _Rules:
 
 def count_statement(weeks: Sequence[dt.date], definitions: Sequence[CompiledDefinition], method: Method,
                     bands: Sequence[Band], bits: Mapping[tuple[str, int], int] | None = None,
-                    week_flags_rule: Mapping[str, Any] | None = None) -> Any:
+                    week_flags_rule: Mapping[str, Any] | None = None, season_ordinals: bool = False) -> Any:
     """The one SELECT that counts active participants and cases of the given weeks for every cell and
     definition (no definitions: active participants only). Rows: week, geo_type, region_code, age_band, sex,
     active, case_0 .. case_n. ``bits``: the stored case flags to read instead of evaluating rules
     (scheduler.caseflags.usable_bits); ``week_flags_rule``: the rule of the stored week flags, when the
-    database has them (scheduler.caseflags.week_flags_rule)."""
+    database has them (scheduler.caseflags.week_flags_rule); ``season_ordinals``: the reports carry their
+    season ordinal (reporting.reports.season_ordinal.present)."""
     weeks = sorted(set(weeks))
     if not weeks:
         raise ValueError("no weeks to aggregate")
-    rules = _Rules(method, bands, bits or {}, week_flags_rule)
+    rules = _Rules(method, bands, bits or {}, week_flags_rule, season_ordinals)
     if rules.counts_week_flags(definitions):
         finest = _finest_from_week_flags(weeks, definitions, rules)
     elif method.window_weeks == 0:
@@ -248,6 +269,14 @@ def _finest_without_window(weeks: Sequence[dt.date], definitions: Sequence[Compi
         """Conditions for the report of W to make its participant active in W (beyond being eligible)."""
         s = reports.alias("s")
         conditions = []
+        if rules.ordinals:  # the report's own ordinal answers, the count up to W always
+            if method.min_reports_in_season > 1:
+                conditions.append(rules.reports_in_season_at_least(
+                    r, method.min_reports_in_season, rules.ordinal(r), season_start(r.c.week),
+                    func.covidmeter_season_end(r.c.week) - literal_column("1")))
+            if method.min_weeks_reported > 1:
+                conditions.append(rules.ordinal(r) >= method.min_weeks_reported)
+            return conditions
         if method.min_reports_in_season > 1:
             conditions.append(select(func.count()).where(
                 s.c.profile_id == r.c.profile_id, s.c.week >= season_start(r.c.week),
@@ -278,7 +307,7 @@ def _finest_without_window(weeks: Sequence[dt.date], definitions: Sequence[Compi
                 .group_by(rows.c.w, rows.c.region_code, rows.c.age_band, rows.c.sex))
 
     filtered = method.ignore_first_report or method.min_reports_in_season > 1 or method.min_weeks_reported > 1
-    if filtered and len(weeks) >= SEASON_WINDOW_FROM_WEEKS:
+    if filtered and len(weeks) >= SEASON_WINDOW_FROM_WEEKS and not rules.ordinals:
         # Many weeks: each report's rank and count within its participant's season in one sorted pass over the
         # seasons' reports (window functions), instead of index look-ups for every report of every week.
         r0 = reports.alias("r0")
@@ -430,14 +459,21 @@ def _finest_with_window(weeks: Sequence[dt.date], definitions: Sequence[Compiled
     nearest = func.row_number().over(
         partition_by=(r.c.profile_id, target.c.week),
         order_by=(func.abs(date_diff_days(r.c.week, target.c.week)), r.c.week))
+    # With season ordinals: the ordinal of the report, when it is in W's season (else NULL).
+    ordinal = ([case((r.c.week.between(target.c.season_start, target.c.season_end), rules.ordinal(r)),
+                     else_=null()).label("ordinal")] if rules.ordinals else [])
     candidates = select(r.c.profile_id, target.c.week.label("w"), r.c.region_code, rules.band(r).label("age_band"),
-                        r.c.sex, target.c.season_start, target.c.season_end, nearest.label("rank")
+                        r.c.sex, target.c.season_start, target.c.season_end, nearest.label("rank"), *ordinal
                         ).select_from(joined).where(
         r.c.week.between(weeks[0] - dt.timedelta(weeks=k), weeks[-1] + dt.timedelta(weeks=k)), *rules.eligible(r)
     ).cte("candidates")
     s = reports.alias("s")
     conditions = [candidates.c["rank"] == 1]
-    if method.min_reports_in_season > 1:
+    if method.min_reports_in_season > 1 and rules.ordinals:
+        conditions.append(rules.reports_in_season_at_least(
+            candidates, method.min_reports_in_season, candidates.c.ordinal, candidates.c.season_start,
+            candidates.c.season_end))
+    elif method.min_reports_in_season > 1:
         conditions.append(select(func.count()).where(
             s.c.profile_id == candidates.c.profile_id,
             s.c.week.between(candidates.c.season_start, candidates.c.season_end)).scalar_subquery()
@@ -534,7 +570,7 @@ def count_weeks(connection: Connection, weeks: Sequence[dt.date], definitions: S
     statement = _cached_count_statement(
         tuple(weeks), tuple((d.key, d.version, caseflags.rule_sha256(d.rule)) for d in definitions), method,
         tuple(strata.bands), tuple(sorted(bits.items())), tuple(sorted(rule.items())) if rule else None,
-        definitions=definitions)
+        season_ordinal.present(connection), definitions=definitions)
     for row in connection.execute(statement).mappings():
         if row["age_band"] is None:  # an age outside every band: counted in the 'all' margins only
             continue
@@ -551,17 +587,18 @@ def count_weeks(connection: Connection, weeks: Sequence[dt.date], definitions: S
 
 def _cached_count_statement(weeks: tuple[dt.date, ...], rules: tuple[tuple[str, int, str], ...], method: Method,
                             bands: tuple[Band, ...], bits: tuple[tuple[tuple[str, int], int], ...],
-                            rule: tuple[tuple[str, Any], ...] | None, *,
+                            rule: tuple[tuple[str, Any], ...] | None, ordinals: bool, *,
                             definitions: Sequence[CompiledDefinition]) -> Any:
-    """``count_statement``, built once per process for the same weeks, rules, method, bands, bits and week
-    flags rule (building it costs ~30 ms of Python; the scheduler asks for the same weeks all hour)."""
-    key = (weeks, rules, method, bands, bits, rule)
+    """``count_statement``, built once per process for the same weeks, rules, method, bands, bits, week
+    flags rule and season ordinals (building it costs ~30 ms of Python; the scheduler asks for the same weeks
+    all hour)."""
+    key = (weeks, rules, method, bands, bits, rule, ordinals)
     statement = _STATEMENTS.get(key)
     if statement is None:
         if len(_STATEMENTS) >= 64:
             _STATEMENTS.pop(next(iter(_STATEMENTS)))
         statement = _STATEMENTS[key] = count_statement(weeks, definitions, method, bands, dict(bits),
-                                                       dict(rule) if rule else None)
+                                                       dict(rule) if rule else None, ordinals)
     return statement
 
 
