@@ -30,15 +30,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (BigInteger, Connection, Date, Engine, Integer, SmallInteger, String, and_, case, exists, func,
-                        literal, literal_column, null, select, true, union_all)
+                        literal, literal_column, null, or_, select, true, union_all)
 from sqlalchemy.dialects.postgresql import array as postgresql_array
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from reporting.aggregates_version import bump_aggregates_version
-from reporting.reports import season_ordinal
 from reporting.models import (MISSING_NONE, MISSING_PRIVACY, SEXES, AgeBand, IncidenceEstimate, Municipality,
                               Profile, Region, SeasonMaximum, StandardPopulation, WeeklyReport)
+from reporting.reports import season_ordinal
 from reporting.weeks import season_of
 
 from . import caseflags
@@ -440,35 +440,57 @@ def _finest_from_week_flags(weeks: Sequence[dt.date], definitions: Sequence[Comp
 
 def _finest_with_window(weeks: Sequence[dt.date], definitions: Sequence[CompiledDefinition], rules: _Rules) -> Any:
     """Counts of the finest cells when active in W means a report in W-k .. W+k (k > 0, w1_s2_if2_ex): one row
-    per (participant, W) with the stratum of the nearest report, joined with the participant's onsets in W."""
+    per (participant, W) with the stratum of the nearest report, joined with the participant's onsets in W.
+
+    The nearest report is found from each eligible report's neighbours, the participant's previous and next
+    eligible reports (``lag``/``lead`` in one pass ordered by week), not by ranking every report against
+    every week it could stand for. An eligible report r is the nearest for W = r + d weeks (|d| <= k) when no
+    other report of the participant is nearer to W, the earlier one winning a tie:
+
+    - d = 0: always (a report of W itself);
+    - d > 0 (W after r): the next report is at least 2d weeks after r (at exactly 2d it ties, and r is earlier);
+    - d < 0 (W before r): the previous report is more than 2|d| weeks before r (at exactly 2|d| it ties, and it
+      is earlier).
+
+    Any report nearer to a target week than k lies within k weeks of it, so the neighbours within the span
+    of the target weeks +- k are the ones that matter. The pairs (d, W) come from a tiny table of the target
+    weeks and offsets, joined on the report's week (an equality: a hash join)."""
     method, reports = rules.method, rules.reports
     k, lookahead = method.window_weeks, method.onset_lookahead_weeks
     columns = [f"case_{i}" for i in range(len(definitions))]
 
-    # The target weeks with the bounds each needs (a tiny derived table; plain SELECTs of literals in UNION ALL
-    # work on every engine).
+    # Each target week W and offset d with the week a report must have to stand for W at that offset, and the
+    # season of W (a tiny derived table; plain SELECTs of literals in UNION ALL work on every engine).
     target = union_all(*[
-        select(literal(w, Date).label("week"), literal(w - dt.timedelta(weeks=k), Date).label("lo"),
-               literal(w + dt.timedelta(weeks=k), Date).label("hi"),
+        select(literal(w, Date).label("week"), literal(d, Integer).label("d"),
+               literal(w - dt.timedelta(weeks=d), Date).label("report_week"),
                literal(_season_bounds(w)[0], Date).label("season_start"),
-               literal(_season_bounds(w)[1], Date).label("season_end")) for w in weeks]).cte("target")
+               literal(_season_bounds(w)[1], Date).label("season_end"))
+        for w in weeks for d in range(-k, k + 1)]).cte("target")
 
-    # Active participants: one row per (participant, week W) with the stratum of the nearest report.
+    # The eligible reports of the span with the weeks of their neighbours.
     r = reports.alias("r")
-    joined = r.join(target, r.c.week.between(target.c.lo, target.c.hi))
-    nearest = func.row_number().over(
-        partition_by=(r.c.profile_id, target.c.week),
-        order_by=(func.abs(date_diff_days(r.c.week, target.c.week)), r.c.week))
+    by_week = {"partition_by": r.c.profile_id, "order_by": r.c.week}
+    eligible = select(
+        r.c.profile_id, r.c.week, r.c.region_code, rules.band(r).label("age_band"), r.c.sex,
+        *([rules.ordinal(r).label("ordinal")] if rules.ordinals else []),
+        func.lag(r.c.week).over(**by_week).label("previous"), func.lead(r.c.week).over(**by_week).label("next")
+    ).where(r.c.week.between(weeks[0] - dt.timedelta(weeks=k), weeks[-1] + dt.timedelta(weeks=k)),
+            *rules.eligible(r)).subquery("eligible")
+    e = eligible
+    nearest = or_(
+        target.c.d == 0,
+        and_(target.c.d > 0, or_(e.c.next.is_(None), date_diff_days(e.c.next, e.c.week) >= 14 * target.c.d)),
+        and_(target.c.d < 0, or_(e.c.previous.is_(None),
+                                 date_diff_days(e.c.week, e.c.previous) > -14 * target.c.d)))
     # With season ordinals: the ordinal of the report, when it is in W's season (else NULL).
-    ordinal = ([case((r.c.week.between(target.c.season_start, target.c.season_end), rules.ordinal(r)),
+    ordinal = ([case((e.c.week.between(target.c.season_start, target.c.season_end), e.c.ordinal),
                      else_=null()).label("ordinal")] if rules.ordinals else [])
-    candidates = select(r.c.profile_id, target.c.week.label("w"), r.c.region_code, rules.band(r).label("age_band"),
-                        r.c.sex, target.c.season_start, target.c.season_end, nearest.label("rank"), *ordinal
-                        ).select_from(joined).where(
-        r.c.week.between(weeks[0] - dt.timedelta(weeks=k), weeks[-1] + dt.timedelta(weeks=k)), *rules.eligible(r)
-    ).cte("candidates")
+    candidates = (select(e.c.profile_id, target.c.week.label("w"), e.c.region_code, e.c.age_band, e.c.sex,
+                         target.c.season_start, target.c.season_end, *ordinal)
+                  .select_from(e.join(target, target.c.report_week == e.c.week)).where(nearest).cte("candidates"))
     s = reports.alias("s")
-    conditions = [candidates.c["rank"] == 1]
+    conditions = []
     if method.min_reports_in_season > 1 and rules.ordinals:
         conditions.append(rules.reports_in_season_at_least(
             candidates, method.min_reports_in_season, candidates.c.ordinal, candidates.c.season_start,
@@ -494,7 +516,8 @@ def _finest_with_window(weeks: Sequence[dt.date], definitions: Sequence[Compiled
                          *[func.max(case((rules.holds(d, o), 1), else_=0)).label(name)
                            for d, name in zip(definitions, columns)])
                   .where(onset.in_(weeks), o.c.week.between(weeks[0], weeks[-1] + dt.timedelta(weeks=lookahead)),
-                         date_diff_days(o.c.week, onset) <= 7 * lookahead, *rules.eligible(o), *rules.new_episode(o))
+                         date_diff_days(o.c.week, onset) <= 7 * lookahead, *rules.some_flag(o, definitions),
+                         *rules.eligible(o), *rules.new_episode(o))
                   .group_by(o.c.profile_id, onset).cte("onsets"))
         person = (select(active.c.w, active.c.region_code, active.c.age_band, active.c.sex,
                          *[func.coalesce(onsets.c[name], 0).label(name) for name in columns])
