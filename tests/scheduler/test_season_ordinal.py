@@ -131,3 +131,34 @@ def test_methods_with_season_rules_read_the_ordinal_instead_of_looking_up_report
             assert "min(earlier.week)" not in with_ordinals and "min(earlier.week)" in without or \
                 not method.ignore_first_report, method.key
         assert season_ordinal.present(connection)
+
+
+def test_migration_numbers_existing_reports_and_keeps_every_index(postgresql: Flask) -> None:
+    """Migration 0009 on a table that has reports: each is numbered, and the indexes it drops to do that
+    quickly are all there again, as they were (names, definitions, the unique constraint)."""
+    indexes = ("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'weekly_reports' ORDER BY 1")
+    with postgresql.app_context(), db.engine.connect() as connection, connection.begin() as transaction:
+        people = People(connection)
+        p, q = people.person(), people.person()
+        for monday in (SEASON_START + dt.timedelta(weeks=1), SEASON_START - dt.timedelta(weeks=1), SEASON_START):
+            people.report(p, monday)
+        people.report(q, SEASON_START)
+        before = connection.exec_driver_sql(indexes).all()
+        constraints = connection.exec_driver_sql(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'weekly_reports'::regclass ORDER BY 1").all()
+        season_ordinal.drop(connection)
+        assert not season_ordinal.present(connection)
+        assert season_ordinal.create(connection) == 1  # p's second report of the 2025 season; the rest are 1
+        assert ordinals(connection) == {(p, SEASON_START - dt.timedelta(weeks=1)): 1, (p, SEASON_START): 1,
+                                        (p, SEASON_START + dt.timedelta(weeks=1)): 2, (q, SEASON_START): 1}
+        assert connection.exec_driver_sql(indexes).all() == before
+        assert connection.exec_driver_sql(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'weekly_reports'::regclass ORDER BY 1").all() \
+            == constraints
+        # And the triggers are back. (Not exercised here: after its indexes were rebuilt, this transaction's
+        # cached plan of the late-flags function would still name the dropped ones; a migration commits first.)
+        assert set(connection.scalars(text(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'weekly_reports'::regclass "
+            "AND tgname LIKE 'weekly_reports_season_ordinal_%'"))) == {
+            f"weekly_reports_season_ordinal_{kind}" for kind in ("insert", "delete", "move")}
+        transaction.rollback()
