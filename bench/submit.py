@@ -4,6 +4,7 @@ against a bare endpoint that inserts one row, measured in the same run.
     python bench/submit.py                      # the default ramp: 200 ... 2400 requests/s, 10 s each
     python bench/submit.py --rates 300 600 --seconds 5 --workers 4 --threads 4
     python bench/submit.py --in-process 2000    # CPU per request in one process, without HTTP
+    python bench/submit.py --server granian --workers 2 --threads 8   # the same through granian (pip install granian)
 
 What it does:
 - creates a fresh PostgreSQL database (default covidmeter_bench_submit; dropped at the end unless --keep),
@@ -545,7 +546,7 @@ def in_process(dsn: str, pairs: list[tuple[str, str]], requests: int, env: dict[
 
 # --- main ----------------------------------------------------------------------------------------------------------
 
-def plot(steps: list[Step], path: Path, note: str) -> None:
+def plot(steps: list[Step], path: Path, note: str, server: str = "gunicorn") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -561,7 +562,7 @@ def plot(steps: list[Step], path: Path, note: str) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("offered rate (requests/s, open loop)")
     ax.set_ylabel("latency from scheduled send (ms)")
-    ax.set_title("Weekly-report submissions through gunicorn on PostgreSQL")
+    ax.set_title(f"Weekly-report submissions through {server} on PostgreSQL")
     ax.legend(fontsize=8)
     fig.text(0.01, 0.01, textwrap.fill(note, 125), fontsize=6.5, color="grey")
     fig.tight_layout(rect=(0, 0.05, 1, 1))
@@ -659,19 +660,20 @@ def main() -> None:
             print(f"{target:4}: at most {best.achieved:.0f}/s done (at {best.offered}/s offered); p99 under 100 ms "
                   f"without errors up to {f'{max(good)}/s offered' if good else 'none of the offered rates'}")
     print()
-    print("CPU ms per request  | gunicorn  postgres  redis  load generator | machine busy (all processes)")
+    print(f"CPU ms per request  | {args.server:>8}  postgres  redis  load generator | machine busy (all processes)")
     for s in steps:
         print(f"{s.target:4} {s.offered:5}/s offered | {s.cpu_ms['server']:8.2f} {s.cpu_ms['postgres']:9.2f} "
               f"{s.cpu_ms['redis']:6.2f} {s.cpu_ms['client']:15.2f} | {s.machine_busy:.0%}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     load_after = os.getloadavg()
-    note = (f"{os.cpu_count()} CPUs shared by gunicorn (-w {args.workers} -k {args.worker_class} --threads "
-            f"{args.threads}), PostgreSQL, "
+    server = (f"gunicorn (-w {args.workers} -k {args.worker_class} --threads {args.threads})"
+              if args.server == "gunicorn" else f"granian (--workers {args.workers} --blocking-threads {args.threads})")
+    note = (f"{os.cpu_count()} CPUs shared by {server}, PostgreSQL, "
             f"{'Redis, ' if redis_url else ''}the load generator and anything else running; load average "
             f"{load_before[0]:.1f} before, {load_after[0]:.1f} after; {dt.datetime.now():%Y-%m-%d %H:%M}")
     print(note)
     (RESULTS / "submit.json").write_text(json.dumps({"note": note, "steps": [asdict(s) for s in steps]}, indent=2))
-    plot(steps, RESULTS / "submit.png", note)
+    plot(steps, RESULTS / "submit.png", note, args.server)
     print(f"\nplot: {RESULTS / 'submit.png'}")
 
 
