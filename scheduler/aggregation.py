@@ -471,13 +471,12 @@ def _finest_with_window(weeks: Sequence[dt.date], definitions: Sequence[Compiled
     # The eligible reports of the span with the weeks of their neighbours.
     r = reports.alias("r")
     by_week = {"partition_by": r.c.profile_id, "order_by": r.c.week}
-    eligible = select(
+    e = select(
         r.c.profile_id, r.c.week, r.c.region_code, rules.band(r).label("age_band"), r.c.sex,
         *([rules.ordinal(r).label("ordinal")] if rules.ordinals else []),
         func.lag(r.c.week).over(**by_week).label("previous"), func.lead(r.c.week).over(**by_week).label("next")
     ).where(r.c.week.between(weeks[0] - dt.timedelta(weeks=k), weeks[-1] + dt.timedelta(weeks=k)),
             *rules.eligible(r)).subquery("eligible")
-    e = eligible
     nearest = or_(
         target.c.d == 0,
         and_(target.c.d > 0, or_(e.c.next.is_(None), date_diff_days(e.c.next, e.c.week) >= 14 * target.c.d)),
@@ -577,10 +576,10 @@ def count_weeks(connection: Connection, weeks: Sequence[dt.date], definitions: S
             # (a nested loop), not a hash join over every report of the season.
             settings.update(enable_hashjoin="off", enable_mergejoin="off")
         else:
-            # The planner misjudges the row counts behind the correlated filters (first report, season counts)
-            # and may merge-join (or nested-loop join) active participants with onsets, comparing every pair of
-            # the week (quadratic). A hash join on (participant, week) is right for every size. (The join with
-            # the tiny table of target weeks stays a nested loop: it has no other.)
+            # The planner misjudges the row counts behind the season filters and may merge-join (or nested-loop
+            # join) active participants with onsets, comparing every pair of the week (quadratic). A hash join on
+            # (participant, week) is right for every size, as it is for the eligible reports and the tiny table
+            # of target weeks, joined on the report's week.
             settings.update(enable_mergejoin="off", enable_nestloop="off")
         # For this transaction only (SET LOCAL), in one round trip.
         connection.execute(select(*[func.set_config(name, value, True) for name, value in settings.items()]))
