@@ -188,7 +188,7 @@ def plot(figures: dict, path: Path) -> None:
         values = [hand, figures[f"cells_{scope}"], figures[f"{scope}_w0"], figures[f"{scope}_w0_again"]]
         ax.bar(labels, values, color=["#999999", "#bbbbbb", "#3366aa", "#6699cc"])
         ax.axhline(1.5 * hand, color="#cc3333", linestyle=":", linewidth=1, label="1.5 x hand-written")
-        ax.set_title(f"newest week" if scope == "week" else f"whole season ({figures['weeks']} weeks)")
+        ax.set_title("newest week" if scope == "week" else f"whole season ({figures['weeks']} weeks)")
         ax.set_ylabel("seconds")
         ax.tick_params(axis="x", labelsize=7)
         ax.legend(fontsize=7)

@@ -454,42 +454,21 @@ def _finest_with_window(weeks: Sequence[dt.date], definitions: Sequence[Compiled
 
     Any report nearer to a target week than k lies within k weeks of it, so the neighbours within the span
     of the target weeks +- k are the ones that matter. The pairs (d, W) come from a tiny table of the target
-    weeks and offsets, joined on the report's week (an equality: a hash join)."""
+    weeks and offsets, joined on the report's week (an equality: a hash join). That is the shape on PostgreSQL
+    with season ordinals (``_nearest_by_neighbours``); SQLite ranks the (2k+1) pairs of each report instead
+    (``_nearest_by_ranking``), which its planner handles well at the demo's size. The property-based tests hold
+    both to the Python reference."""
     method, reports = rules.method, rules.reports
-    k, lookahead = method.window_weeks, method.onset_lookahead_weeks
+    lookahead = method.onset_lookahead_weeks
     columns = [f"case_{i}" for i in range(len(definitions))]
 
-    # Each target week W and offset d with the week a report must have to stand for W at that offset, and the
-    # season of W (a tiny derived table; plain SELECTs of literals in UNION ALL work on every engine).
-    target = union_all(*[
-        select(literal(w, Date).label("week"), literal(d, Integer).label("d"),
-               literal(w - dt.timedelta(weeks=d), Date).label("report_week"),
-               literal(_season_bounds(w)[0], Date).label("season_start"),
-               literal(_season_bounds(w)[1], Date).label("season_end"))
-        for w in weeks for d in range(-k, k + 1)]).cte("target")
-
-    # The eligible reports of the span with the weeks of their neighbours.
-    r = reports.alias("r")
-    by_week = {"partition_by": r.c.profile_id, "order_by": r.c.week}
-    e = select(
-        r.c.profile_id, r.c.week, r.c.region_code, rules.band(r).label("age_band"), r.c.sex,
-        *([rules.ordinal(r).label("ordinal")] if rules.ordinals else []),
-        func.lag(r.c.week).over(**by_week).label("previous"), func.lead(r.c.week).over(**by_week).label("next")
-    ).where(r.c.week.between(weeks[0] - dt.timedelta(weeks=k), weeks[-1] + dt.timedelta(weeks=k)),
-            *rules.eligible(r)).subquery("eligible")
-    nearest = or_(
-        target.c.d == 0,
-        and_(target.c.d > 0, or_(e.c.next.is_(None), date_diff_days(e.c.next, e.c.week) >= 14 * target.c.d)),
-        and_(target.c.d < 0, or_(e.c.previous.is_(None),
-                                 date_diff_days(e.c.week, e.c.previous) > -14 * target.c.d)))
-    # With season ordinals: the ordinal of the report, when it is in W's season (else NULL).
-    ordinal = ([case((e.c.week.between(target.c.season_start, target.c.season_end), e.c.ordinal),
-                     else_=null()).label("ordinal")] if rules.ordinals else [])
-    candidates = (select(e.c.profile_id, target.c.week.label("w"), e.c.region_code, e.c.age_band, e.c.sex,
-                         target.c.season_start, target.c.season_end, *ordinal)
-                  .select_from(e.join(target, target.c.report_week == e.c.week)).where(nearest).cte("candidates"))
+    if rules.ordinals:
+        candidates = _nearest_by_neighbours(weeks, rules)
+        conditions = []
+    else:
+        candidates = _nearest_by_ranking(weeks, rules)
+        conditions = [candidates.c["rank"] == 1]
     s = reports.alias("s")
-    conditions = []
     if method.min_reports_in_season > 1 and rules.ordinals:
         conditions.append(rules.reports_in_season_at_least(
             candidates, method.min_reports_in_season, candidates.c.ordinal, candidates.c.season_start,
@@ -528,6 +507,58 @@ def _finest_with_window(weeks: Sequence[dt.date], definitions: Sequence[Compiled
     return (select(person.c.w, person.c.region_code, person.c.age_band, person.c.sex,
                    func.count().label("active"), *[func.sum(person.c[name]).label(name) for name in columns])
             .group_by(person.c.w, person.c.region_code, person.c.age_band, person.c.sex).cte("finest"))
+
+
+def _nearest_by_neighbours(weeks: Sequence[dt.date], rules: _Rules) -> Any:
+    """One row per (participant, W) from the eligible reports and their neighbours (see
+    ``_finest_with_window``): the shape for PostgreSQL with season ordinals, where it is a sort of the span's
+    eligible reports and two hash joins."""
+    k, r = rules.method.window_weeks, rules.reports.alias("r")
+    # Each target week W and offset d with the week a report must have to stand for W at that offset, and the
+    # season of W (a tiny derived table; plain SELECTs of literals in UNION ALL work on every engine).
+    target = union_all(*[
+        select(literal(w, Date).label("week"), literal(d, Integer).label("d"),
+               literal(w - dt.timedelta(weeks=d), Date).label("report_week"),
+               literal(_season_bounds(w)[0], Date).label("season_start"),
+               literal(_season_bounds(w)[1], Date).label("season_end"))
+        for w in weeks for d in range(-k, k + 1)]).cte("target")
+    by_week = {"partition_by": r.c.profile_id, "order_by": r.c.week}
+    e = select(
+        r.c.profile_id, r.c.week, r.c.region_code, rules.band(r).label("age_band"), r.c.sex,
+        rules.ordinal(r).label("ordinal"),
+        func.lag(r.c.week).over(**by_week).label("previous"), func.lead(r.c.week).over(**by_week).label("next")
+    ).where(r.c.week.between(weeks[0] - dt.timedelta(weeks=k), weeks[-1] + dt.timedelta(weeks=k)),
+            *rules.eligible(r)).subquery("eligible")
+    nearest = or_(
+        target.c.d == 0,
+        and_(target.c.d > 0, or_(e.c.next.is_(None), date_diff_days(e.c.next, e.c.week) >= 14 * target.c.d)),
+        and_(target.c.d < 0, or_(e.c.previous.is_(None),
+                                 date_diff_days(e.c.week, e.c.previous) > -14 * target.c.d)))
+    # The ordinal of the report when it is in W's season (else NULL), for the season rule.
+    ordinal = case((e.c.week.between(target.c.season_start, target.c.season_end), e.c.ordinal), else_=null())
+    return (select(e.c.profile_id, target.c.week.label("w"), e.c.region_code, e.c.age_band, e.c.sex,
+                   target.c.season_start, target.c.season_end, ordinal.label("ordinal"))
+            .select_from(e.join(target, target.c.report_week == e.c.week)).where(nearest).cte("candidates"))
+
+
+def _nearest_by_ranking(weeks: Sequence[dt.date], rules: _Rules) -> Any:
+    """Every eligible report of the span paired with each target week it is within k weeks of, ranked per
+    (participant, W) by distance, the earlier first (the row of rank 1 is the nearest): the shape for SQLite,
+    whose planner joins the neighbours shape's participants with their onsets by scanning the onsets once per
+    participant (minutes for the demo) but plans this one well."""
+    k, r = rules.method.window_weeks, rules.reports.alias("r")
+    target = union_all(*[
+        select(literal(w, Date).label("week"), literal(w - dt.timedelta(weeks=k), Date).label("lo"),
+               literal(w + dt.timedelta(weeks=k), Date).label("hi"),
+               literal(_season_bounds(w)[0], Date).label("season_start"),
+               literal(_season_bounds(w)[1], Date).label("season_end")) for w in weeks]).cte("target")
+    rank = func.row_number().over(partition_by=(r.c.profile_id, target.c.week),
+                                  order_by=(func.abs(date_diff_days(r.c.week, target.c.week)), r.c.week))
+    return (select(r.c.profile_id, target.c.week.label("w"), r.c.region_code, rules.band(r).label("age_band"),
+                   r.c.sex, target.c.season_start, target.c.season_end, rank.label("rank"))
+            .select_from(r.join(target, r.c.week.between(target.c.lo, target.c.hi)))
+            .where(r.c.week.between(weeks[0] - dt.timedelta(weeks=k), weeks[-1] + dt.timedelta(weeks=k)),
+                   *rules.eligible(r)).cte("candidates"))
 
 
 def _with_margins(finest: Any, n_definitions: int) -> Any:
