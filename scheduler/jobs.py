@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
+from sqlalchemy.exc import OperationalError
 
 from reporting.extensions import db
 from reporting.weeks import format_iso_week, monday_of
@@ -32,6 +34,12 @@ from .definitions import load_definitions
 from .methods import METHODS
 
 log = logging.getLogger(__name__)
+# SQLite (the embedded default) refuses a transaction that read and then writes while another connection
+# committed meanwhile ("database is locked", at once: its busy timeout does not apply to that case). Jobs start
+# together after downtime, so the first run of one may meet another's commit; every job is safe to run again
+# (claims, unique keys, estimates that compare before writing), so such a run is tried again shortly.
+SQLITE_BUSY_RETRIES = 3
+SQLITE_BUSY_PAUSE_SECONDS = 2.0
 
 
 def hourly(moment: dt.datetime) -> str:
@@ -152,7 +160,7 @@ def execute(app: Flask, job: PeriodicJob, now: dt.datetime | None = None) -> str
             log.info("job %s: period %s already claimed, skipped", job.name, period)
             return "skipped"
         try:
-            detail = job.run()
+            detail = _run_retrying_sqlite_busy(job)
         except Exception as exc:  # recorded and logged; the scheduler keeps running
             db.session.rollback()
             log.exception("job %s for %s failed", job.name, period)
@@ -161,3 +169,22 @@ def execute(app: Flask, job: PeriodicJob, now: dt.datetime | None = None) -> str
         claims.finish(db.engine, claimed, True, detail)
         log.info("job %s for %s: %s", job.name, period, detail)
         return "succeeded"
+
+
+def _sqlite_busy(exc: BaseException) -> bool:
+    return (isinstance(exc, OperationalError) and db.engine.dialect.name == "sqlite"
+            and "database is locked" in str(exc.orig))
+
+
+def _run_retrying_sqlite_busy(job: PeriodicJob) -> str:
+    """``job.run()``, tried again up to ``SQLITE_BUSY_RETRIES`` times when SQLite refuses it as locked."""
+    for attempt in range(SQLITE_BUSY_RETRIES + 1):
+        try:
+            return job.run()
+        except OperationalError as exc:
+            if attempt == SQLITE_BUSY_RETRIES or not _sqlite_busy(exc):
+                raise
+            db.session.rollback()
+            log.warning("job %s: the SQLite database was locked by another writer; trying again", job.name)
+            time.sleep(SQLITE_BUSY_PAUSE_SECONDS * (attempt + 1))
+    raise AssertionError("unreachable")

@@ -7,13 +7,14 @@ import threading
 import time
 from zoneinfo import ZoneInfo
 
+import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
 from reporting.extensions import db
 from reporting.models import IncidenceEstimate, JobRun, OutboxMessage
 from reporting.weeks import monday_of
-from scheduler import runner
+from scheduler import jobs, runner
 from scheduler.aggregation import today_in
 from scheduler.jobs import JOBS, PeriodicJob, execute, hourly, weekly
 from scheduler.synthetic import generate
@@ -64,6 +65,42 @@ def test_execute_claims_the_period_and_records_failures(app: Flask) -> None:
     assert (runs["test-job"].status, runs["test-job"].detail) == ("succeeded", "did the work")
     assert runs["test-broken"].status == "failed"
     assert "RuntimeError: no connection to the database" in runs["test-broken"].detail
+
+
+def test_a_run_that_sqlite_refuses_as_locked_is_tried_again(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The embedded default's one transient failure: a job's transaction read, another connection committed,
+    and SQLite refuses the job's write at once ("database is locked"). The run is tried again and succeeds."""
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("SQLite's lock upgrade")
+    monkeypatch.setattr(jobs, "SQLITE_BUSY_PAUSE_SECONDS", 0.01)
+    with app.app_context(), db.engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE busy_probe (x INTEGER)")
+    attempts: list[int] = []
+    table = OutboxMessage.__table__
+
+    def reads_then_writes() -> str:
+        attempts.append(len(attempts) + 1)
+        with db.session.begin_nested():  # a savepoint opens SQLite's transaction, as the reminder job's does
+            db.session.execute(select(func.count()).select_from(table))  # the job's transaction reads ...
+            if len(attempts) == 1:  # ... another connection commits a write meanwhile ...
+                with db.engine.begin() as other:
+                    other.exec_driver_sql("INSERT INTO busy_probe (x) VALUES (1)")
+            db.session.execute(table.delete().where(table.c.id == -2))  # ... and the job writes
+        db.session.commit()
+        return f"written at attempt {len(attempts)}"
+
+    moment = dt.datetime(2026, 3, 2, 10, 7, tzinfo=ZoneInfo("Europe/Copenhagen"))
+    job = PeriodicJob("test-locked", "meets a concurrent commit once", "cron", {"minute": 7}, hourly,
+                      reads_then_writes)
+    assert execute(app, job, moment) == "succeeded"
+    assert attempts == [1, 2]
+    with app.app_context():
+        run = db.session.scalar(select(JobRun).where(JobRun.job_name == "test-locked"))
+        db.session.close()
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE IF EXISTS busy_probe")
+    assert (run.status, run.detail) == ("succeeded", "written at attempt 2")
 
 
 def test_aggregation_jobs_write_estimates(app: Flask) -> None:
