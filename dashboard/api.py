@@ -88,7 +88,8 @@ def authenticate() -> None:
                             'Bearer realm="covidmeter"')
     api_token = find_api_token(secret)
     if api_token is None:
-        raise BearerProblem(401, "Unauthorized", "The API token is unknown, revoked or expired.",
+        raise BearerProblem(401, "Unauthorized",
+                            "The API token is unknown, revoked or expired, or its owner has been disabled.",
                             'Bearer realm="covidmeter", error="invalid_token"')
     scopes = frozenset(api_token.scopes.split())
     if rule is None or rule.kind != "token" or rule.scope not in scopes:

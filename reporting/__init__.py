@@ -30,6 +30,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_logging(app: Flask) -> None:
+    from .logredact import install
+
+    install()  # no secret of a URL in the development server's (or gunicorn's) request log
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -12,7 +12,7 @@ from .extensions import db
 from .models import ApiToken, StaffUser
 from .models import STAFF_ROLES
 from .staff.service import (StaffError, create_api_token, create_staff_user, current_totp_code, find_staff_user,
-                            reset_totp, revoke_api_token, revoke_sessions, totp_uri)
+                            reset_totp, revoke_api_token, revoke_api_token_by_id, revoke_sessions, totp_uri)
 
 
 def register(app: Flask) -> None:
@@ -136,19 +136,32 @@ def token_create(name: str, scopes: str, days: int) -> None:
     click.echo(issued.secret)
 
 
-@token_group.command("list", help="List API tokens (never their secrets).")
+@token_group.command("list", help="List API tokens (never their secrets), with id and owner.")
 def token_list() -> None:
-    for token in db.session.scalars(select(ApiToken).order_by(ApiToken.name)):
+    owners = {row.id: row.email for row in db.session.execute(select(StaffUser.id, StaffUser.email))}
+    for token in db.session.scalars(select(ApiToken).order_by(ApiToken.name, ApiToken.id)):
         state = "revoked" if token.revoked_at else "active"
         expires = token.expires_at.date().isoformat() if token.expires_at else "never"
-        click.echo(f"{token.name}\t{token.prefix}…\t{token.scopes}\t{state}\texpires {expires}")
+        owner = owners.get(token.staff_user_id, "-") if token.staff_user_id else "-"
+        click.echo(f"{token.name}\t{token.prefix}…\t{token.scopes}\t{state}\texpires {expires}\tid {token.id}"
+                   f"\towner {owner}")
 
 
-@token_group.command("revoke", help="Revoke an API token by name.")
-@click.option("--name", required=True)
-def token_revoke(name: str) -> None:
+@token_group.command("revoke", help="Revoke an API token by name (or by id, when several owners use a name).")
+@click.option("--name", default=None)
+@click.option("--id", "token_id", type=int, default=None)
+def token_revoke(name: str | None, token_id: int | None) -> None:
+    if (name is None) == (token_id is None):
+        raise click.UsageError("give --name or --id")
     try:
-        revoke_api_token(name)
+        if token_id is not None:
+            token = db.session.get(ApiToken, token_id)
+            if token is None:
+                raise StaffError(f"no token with id {token_id}")
+            revoke_api_token_by_id(token)
+            name = token.name
+        else:
+            revoke_api_token(name or "")
     except StaffError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"revoked {name!r}")

@@ -17,6 +17,8 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
+from .logredact import redact
+
 log = logging.getLogger(__name__)
 
 API_PREFIXES = ("/api/",)
@@ -81,7 +83,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Any:
         reference = secrets.token_hex(4)
-        log.exception("unhandled error %s on %s %s", reference, request.method, request.path)
+        log.exception("unhandled error %s on %s %s", reference, request.method, redact(request.path))
         if wants_json():
             return problem(500, "Internal server error", "An unexpected error occurred.", reference=reference)
         return render_template("error.html", status=500, reference=reference,
@@ -94,7 +96,7 @@ def register_error_handlers(app: Flask) -> None:
         # The connection died under a statement (the database restarted or the network dropped it); the
         # pool has been refreshed, and the transaction rolled back, so the same request can simply be sent
         # again (a report's submission id makes a repeated POST harmless).
-        log.warning("database connection lost on %s %s: %s", request.method, request.path, error.orig)
+        log.warning("database connection lost on %s %s: %s", request.method, redact(request.path), error.orig)
         if wants_json():
             response = problem(503, "Service Unavailable", "The database connection was lost. Please try again.")
         else:

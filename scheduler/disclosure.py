@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from reporting.models import MISSING_LOW_PRECISION, MISSING_NONE, MISSING_PRIVACY
+from reporting.models import MISSING_LOW_PRECISION, MISSING_NONE, MISSING_NOT_PUBLISHED, MISSING_PRIVACY
 
 from .statistics import poisson_interval, standard_error, wilson_interval
 
@@ -201,8 +201,11 @@ class TableDisclosure:
     active_withheld: frozenset[Cell]
     cases_withheld: tuple[frozenset[Cell], ...]  # per definition: privacy or low precision
     cases_privacy: tuple[frozenset[Cell], ...]  # per definition: the privacy part (reason 3)
+    unpublished: frozenset[Cell] = frozenset()  # cells counted in the margins only (reason 7)
 
     def reason(self, cell: Cell, definition: int) -> int:
+        if cell in self.unpublished:
+            return MISSING_NOT_PUBLISHED
         if cell in self.active_withheld or cell in self.cases_privacy[definition]:
             return MISSING_PRIVACY
         if cell in self.cases_withheld[definition]:

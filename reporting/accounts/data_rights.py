@@ -3,9 +3,16 @@ of consent, which deletes the person's data at once.
 
 What withdrawal deletes (in one transaction): the account and its e-mail address, consents, every
 profile with its intake answers, every weekly report with its earlier versions and submission ids, login
-links, sessions, pending e-mail changes, reminder deliveries, and every mail to the address still in the
-outbox. What remains: a ``withdrawals`` row saying that a withdrawal happened, when, under which consent
-version and how much was deleted (no identifier, no answers), and the append-only audit event.
+links (and sign-up links to any of its addresses), sessions, pending and finished e-mail changes, reminder
+deliveries, the person's own event log (``citizen_events``), and every mail in the outbox, pending or sent,
+that is the account's or goes to any address the account ever had (its address now, the addresses of its
+e-mail changes, the addresses its mails went to). What remains: a ``withdrawals`` row saying that a
+withdrawal happened, when, under which consent version and how much was deleted (no identifier, no
+address, no answers). Nothing is written to the append-only audit log: it never holds citizens' events.
+Ids are never given again (AUTOINCREMENT on SQLite, sequences on PostgreSQL), and unsubscribe links name
+the account's random key, which is deleted with it, so nothing that pointed at the person can come to
+point at someone else.
+
 Aggregates already published are not recomputed by this (they hold no personal data); the next
 aggregation runs without the deleted reports.
 """
@@ -22,7 +29,7 @@ from .. import audit
 from ..extensions import db
 from ..models import (
     Account,
-    AuditEvent,
+    CitizenEvent,
     Consent,
     EmailChange,
     LoginToken,
@@ -80,8 +87,8 @@ def export_data(account_id: int) -> dict[str, Any]:
                                .order_by(LoginToken.created_at)).all()
     deliveries = db.session.scalars(select(ReminderDelivery).where(ReminderDelivery.account_id == account_id)
                                     .order_by(ReminderDelivery.week)).all()
-    events = db.session.scalars(select(AuditEvent).where(AuditEvent.target == f"account:{account_id}")
-                                .order_by(AuditEvent.occurred_at, AuditEvent.id)).all()
+    events = db.session.scalars(select(CitizenEvent).where(CitizenEvent.account_id == account_id)
+                                .order_by(CitizenEvent.occurred_at, CitizenEvent.id)).all()
     document = {
         "exported_at": _iso(utcnow()),
         "account": {
@@ -107,7 +114,7 @@ def export_data(account_id: int) -> dict[str, Any]:
                    "used_at": _iso(t.used_at)} for t in links],
         "events": [{"occurred_at": _iso(e.occurred_at), "action": e.action} for e in events],
     }
-    audit.record("account.exported", target=f"account:{account_id}")
+    audit.citizen(account_id, "account.exported")
     db.session.commit()
     return document
 
@@ -154,6 +161,17 @@ def export_csv(document: dict[str, Any]) -> str:
     return out.getvalue()
 
 
+def addresses_of(account: Account) -> set[str]:
+    """Every address the account has had that no other account has now: its address, those of its e-mail
+    changes (pending or done) and those its mails went to (an old address keeps its mails' recipient)."""
+    addresses = {account.email}
+    addresses.update(db.session.scalars(select(EmailChange.new_email).where(EmailChange.account_id == account.id)))
+    addresses.update(db.session.scalars(select(OutboxMessage.recipient).where(OutboxMessage.account_id == account.id)))
+    others = set(db.session.scalars(select(Account.email).where(Account.email.in_(addresses),
+                                                                Account.id != account.id)))
+    return addresses - others
+
+
 def withdraw(account_id: int, *, channel: str) -> Withdrawal:
     """Delete the person's data now (see the module docstring); returns the record that remains."""
     account = db.session.get(Account, account_id)
@@ -164,22 +182,23 @@ def withdraw(account_id: int, *, channel: str) -> Withdrawal:
                                 .where(WeeklyReport.profile_id.in_(profile_ids))) if profile_ids else 0
     consent = db.session.scalar(select(Consent.version).where(Consent.account_id == account_id)
                                 .order_by(Consent.given_at.desc()).limit(1))
+    addresses = addresses_of(account)
     record = Withdrawal(consent_version=consent, channel=channel, profiles_deleted=len(profile_ids),
                         reports_deleted=reports or 0)
     db.session.add(record)
-    email = account.email
     db.session.expunge(account)
-    # The database cascades (ON DELETE CASCADE) remove profiles, reports, revisions, submissions, consents,
-    # links, sessions, e-mail changes and reminder deliveries with the account.
-    for model in (WeeklyReport,):
-        if profile_ids:
-            db.session.execute(delete(model).where(model.profile_id.in_(profile_ids)))
-    for table in (EmailChange, ReminderDelivery, LoginToken, UserSession, Consent):
+    # The database cascades (ON DELETE CASCADE) would remove all of these with the account; they are deleted
+    # by name so that what goes is written down here.
+    if profile_ids:
+        db.session.execute(delete(WeeklyReport).where(WeeklyReport.profile_id.in_(profile_ids)))
+    for table in (EmailChange, ReminderDelivery, LoginToken, UserSession, Consent, CitizenEvent, OutboxMessage):
         db.session.execute(delete(table).where(table.account_id == account_id))
+    # What went to its addresses before it was tied to the account (a sign-up's confirmation), and sign-up
+    # links to them that were never opened.
+    db.session.execute(delete(OutboxMessage).where(OutboxMessage.account_id.is_(None),
+                                                   OutboxMessage.recipient.in_(addresses)))
+    db.session.execute(delete(LoginToken).where(LoginToken.account_id.is_(None), LoginToken.email.in_(addresses)))
     db.session.execute(delete(Profile).where(Profile.account_id == account_id))
     db.session.execute(delete(Account).where(Account.id == account_id))
-    db.session.execute(delete(OutboxMessage).where(OutboxMessage.recipient == email))
-    audit.record("account.withdrawn", target=f"account:{account_id}", channel=channel,
-                 profiles_deleted=len(profile_ids), reports_deleted=reports or 0)
     db.session.commit()
     return record

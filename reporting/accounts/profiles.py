@@ -76,7 +76,7 @@ def add_profile(account_id: int, *, relation: str, display_name: str | None, int
     _apply_intake(profile, intake, answers)
     db.session.add(profile)
     db.session.flush()
-    audit.record("profile.added", target=f"account:{account_id}", relation=relation)
+    audit.citizen(account_id, "profile.added", relation=relation)
     db.session.commit()
     return profile
 
@@ -89,7 +89,7 @@ def update_profile(account_id: int, profile_id: str, *, intake: Questionnaire, a
     if profile.relation != "self":
         profile.display_name = clean_display_name(display_name)
     profile.updated_at = utcnow()
-    audit.record("profile.updated", target=f"account:{account_id}")
+    audit.citizen(account_id, "profile.updated")
     db.session.commit()
     return profile
 
@@ -105,6 +105,6 @@ def delete_profile(account_id: int, profile_id: str) -> int:
                                 .where(WeeklyReport.profile_id == profile.id))
     db.session.execute(delete(WeeklyReport).where(WeeklyReport.profile_id == profile.id))
     db.session.delete(profile)
-    audit.record("profile.deleted", target=f"account:{account_id}", reports_deleted=reports)
+    audit.citizen(account_id, "profile.deleted", reports_deleted=reports)
     db.session.commit()
     return reports

@@ -3,8 +3,10 @@
 Passwordless. A link by mail carries a 256-bit token; only its SHA-256 hash is stored. Opening the link
 shows a confirmation page and does not spend the token (mail scanners open links); only the POST from
 that page spends it, once, within COVIDMETER_LOGIN_TOKEN_MINUTES. Nothing here reveals whether an e-mail
-address is registered: sign-up and login requests answer the same either way, and the difference is only
-in the mail that the owner of the address receives.
+address is registered: sign-up and login requests answer the same either way, do the same work (the same
+reads and writes, a token and a rendered mail in both cases, so their timing tells nothing either), and the
+difference is only in the mail that the owner of the address receives. A sign-up makes its account only
+when its link is opened, so an address nobody confirms leaves no account behind.
 
 Each public function is one transaction and commits it; views stay thin.
 """
@@ -20,14 +22,14 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit
 from ..extensions import db
 from ..i18n import LANGUAGES
-from ..models import Account, Consent, LoginToken, Municipality, Profile, utcnow
-from ..questionnaire import Questionnaire, to_columns
+from ..models import Account, Consent, LoginToken, Municipality, OutboxMessage, Profile, utcnow
+from ..questionnaire import Questionnaire, load, to_columns
 from ..security import hash_secret, new_secret, start_session
 
 # The consent text shown at sign-up has a version; the version given is stored with the consent.
@@ -63,66 +65,60 @@ def normalise_email(address: str) -> str:
 
 def sign_up(email: str, *, language: str, consent_version: str, intake: Questionnaire,
             intake_answers: Mapping[str, Any]) -> None:
-    """Register an account with its first profile and mail a confirmation link.
+    """Mail a sign-up confirmation link; the account is made when the link is opened (``spend_link``).
 
-    If the address is already registered, nothing is changed and the owner gets a mail with a login
-    link instead; the caller shows the same page in both cases.
+    The same work whether or not the address is registered (one read, one token, one mail, one commit), so
+    neither the page nor its timing tells which: a new address gets the confirmation link, whose token
+    carries the address and the answers (and no account); a registered one gets a login link (or, if never
+    confirmed, a new confirmation link) and nothing is changed.
     """
     email = normalise_email(email)
     language = language if language in LANGUAGES else current_app.config["COVIDMETER_DEFAULT_LANGUAGE"]
     if consent_version != CONSENT_VERSION:
         raise ValueError(f"consent version {consent_version!r} is not the current {CONSENT_VERSION!r}")
+    columns = to_columns(intake, intake_answers)
+    if db.session.get(Municipality, columns["municipality_code"]) is None:
+        raise ValueError("unknown municipality")  # validated by the questionnaire before this
     existing = db.session.scalar(select(Account).where(Account.email == email))
     if existing is None:
-        columns = to_columns(intake, intake_answers)
-        if db.session.get(Municipality, columns["municipality_code"]) is None:
-            raise ValueError("unknown municipality")  # validated by the questionnaire before this
-        # Each account gets its own reminder weekday, so the weekly mail (and the reports it brings) is
-        # spread over the week; the person can choose another day in the settings.
-        account = Account(email=email, language=language, status="pending",
-                          reminder_weekday=secrets.randbelow(7))
-        account.consents.append(Consent(version=consent_version))
-        account.profiles.append(Profile(relation="self", intake_version=intake.id,
-                                        intake_answers=dict(intake_answers), **columns))
-        db.session.add(account)
-        try:
-            db.session.flush()
-        except IntegrityError:  # the same address signed up at the same moment
-            db.session.rollback()
-            existing = db.session.scalar(select(Account).where(Account.email == email))
-            if existing is None:
-                raise
-        else:
-            secret = _issue_token(account, "confirm")
-            _send(account, "confirm", secret)
-            audit.record("account.sign_up", target=f"account:{account.id}", consent_version=consent_version)
-            db.session.commit()
-            return
-    # Already registered: a pending account gets a new confirmation link, an active one a login link.
-    purpose = "confirm" if existing.status == "pending" else "login"
-    secret = _issue_token(existing, purpose)
-    _send(existing, "already_registered" if purpose == "login" else "confirm", secret)
-    audit.record("account.sign_up_existing", target=f"account:{existing.id}")
+        answers = {"language": language, "consent_version": consent_version, "intake_version": intake.id,
+                   "intake_answers": dict(intake_answers)}
+        secret = _issue_token(None, "confirm", email=email, sign_up=answers)
+        _send(_stand_in(email, language), "confirm", secret, member=False)
+    else:
+        purpose = "confirm" if existing.status == "pending" else "login"
+        secret = _issue_token(existing, purpose)
+        _send(existing, "already_registered" if purpose == "login" else "confirm", secret)
     db.session.commit()
 
 
-def request_login(email: str) -> None:
-    """Mail a login link if the address is registered; otherwise do nothing. The caller answers the same."""
+def request_login(email: str, *, language: str | None = None) -> None:
+    """Mail a login link to a registered address, and to an unknown one a mail saying that it has no account.
+
+    The caller answers the same either way, and the work is the same (one read, one token, one rendered mail,
+    one commit): for an unknown address the token is bound to nothing, no mail carries it and nothing can
+    spend it (``spend_link`` and ``inspect_link`` refuse it); it only makes both cases write alike.
+    """
     email = normalise_email(email)
+    language = language if language in LANGUAGES else current_app.config["COVIDMETER_DEFAULT_LANGUAGE"]
     account = db.session.scalar(select(Account).where(Account.email == email))
     if account is None:
-        db.session.rollback()
-        return
-    purpose = "confirm" if account.status == "pending" else "login"
-    secret = _issue_token(account, purpose)
-    _send(account, purpose, secret)
-    audit.record("account.login_requested", target=f"account:{account.id}")
+        _send(_stand_in(email, language), "no_account", _issue_token(None, "login"), member=False)
+    else:
+        purpose = "confirm" if account.status == "pending" else "login"
+        _send(account, purpose, _issue_token(account, purpose))
     db.session.commit()
+
+
+def _spendable() -> Any:
+    """A sign-in link names an account or carries a sign-up (the tokens bound to nothing never work)."""
+    return or_(LoginToken.account_id.is_not(None), LoginToken.sign_up.is_not(None))
 
 
 def inspect_link(secret: str) -> PendingLink:
     """For the confirmation page: is this link usable? Does not spend it."""
-    token = db.session.scalar(select(LoginToken).where(LoginToken.token_hash == hash_secret(secret or "")))
+    token = db.session.scalar(select(LoginToken).where(LoginToken.token_hash == hash_secret(secret or ""),
+                                                       _spendable()))
     usable = (token is not None and token.purpose in SIGN_IN_PURPOSES and token.used_at is None
               and token.expires_at > utcnow())
     link = PendingLink(token.purpose, token.expires_at) if usable and token is not None else None
@@ -132,17 +128,17 @@ def inspect_link(secret: str) -> PendingLink:
     return link
 
 
-def redeem_link(secret: str) -> Account:
-    """Spend a confirmation or login link and open a session for its account (one transaction).
+def spend_link(secret: str, now: dt.datetime) -> tuple[LoginToken, Account]:
+    """Spend a confirmation or login link (in the caller's transaction) and return it with its account,
+    made now if the link is a sign-up's. Raises LinkNotValid (and rolls back) if it cannot be spent.
 
     The token is spent by a conditional UPDATE, so two simultaneous POSTs cannot both succeed.
     """
-    now = utcnow()
     token_hash = hash_secret(secret or "")
     spent = db.session.execute(
         update(LoginToken)
         .where(LoginToken.token_hash == token_hash, LoginToken.used_at.is_(None), LoginToken.expires_at > now,
-               LoginToken.purpose.in_(SIGN_IN_PURPOSES))
+               LoginToken.purpose.in_(SIGN_IN_PURPOSES), _spendable())
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -150,12 +146,53 @@ def redeem_link(secret: str) -> Account:
         db.session.rollback()
         raise LinkNotValid()
     token = db.session.scalar(select(LoginToken).where(LoginToken.token_hash == token_hash))
-    account = token.account
+    if token.account_id is not None:
+        account = db.session.get(Account, token.account_id)
+    else:
+        account = _account_of_sign_up(token, now)
     if account.status == "pending":  # whoever opens a link sent to the address has confirmed it
         account.status = "active"
         account.confirmed_at = now
+    return token, account
+
+
+def _account_of_sign_up(token: LoginToken, now: dt.datetime) -> Account:
+    """The account a sign-up link makes (or, if its address has got one meanwhile, that account). The token
+    then names the account and keeps neither the address nor the answers; mail sent to the address before
+    the account existed becomes the account's (deleted with it)."""
+    answers, email = token.sign_up or {}, token.email or ""
+    account = db.session.scalar(select(Account).where(Account.email == email))
+    if account is None:
+        intake = load(answers["intake_version"])
+        account = Account(email=email, language=answers["language"], status="active", confirmed_at=now,
+                          # Each account gets its own reminder weekday, so the weekly mail (and the reports it
+                          # brings) is spread over the week; the person can choose another day in the settings.
+                          reminder_weekday=secrets.randbelow(7))
+        account.consents.append(Consent(version=answers["consent_version"], given_at=token.created_at))
+        account.profiles.append(Profile(relation="self", intake_version=intake.id,
+                                        intake_answers=dict(answers["intake_answers"]),
+                                        **to_columns(intake, answers["intake_answers"])))
+        try:
+            with db.session.begin_nested():
+                db.session.add(account)
+        except IntegrityError:  # the same address confirmed by another link at the same moment
+            account = db.session.scalar(select(Account).where(Account.email == email))
+            if account is None:
+                raise
+        else:
+            audit.citizen(account.id, "account.sign_up", consent_version=answers["consent_version"])
+    token.account_id, token.email, token.sign_up = account.id, None, None
+    db.session.execute(update(OutboxMessage).where(OutboxMessage.account_id.is_(None),
+                                                   OutboxMessage.recipient == email)
+                       .values(account_id=account.id).execution_options(synchronize_session=False))
+    return account
+
+
+def redeem_link(secret: str) -> Account:
+    """Spend a confirmation or login link and open a session for its account (one transaction)."""
+    token, account = spend_link(secret, utcnow())
     start_session(account=account)
-    audit.record("account.login", target=f"account:{account.id}", purpose=token.purpose)
+    audit.citizen(account.id, "account.login", purpose=token.purpose)
     db.session.commit()
     return account
 
@@ -173,10 +210,12 @@ def log_out() -> None:
     db.session.commit()
 
 
-def _issue_token(account: Account, purpose: str) -> str:
+def _issue_token(account: Account | None, purpose: str, *, email: str | None = None,
+                 sign_up: dict[str, Any] | None = None) -> str:
     secret = new_secret()
     minutes = current_app.config["COVIDMETER_LOGIN_TOKEN_MINUTES"]
-    db.session.add(LoginToken(token_hash=hash_secret(secret), account=account, purpose=purpose,
+    db.session.add(LoginToken(token_hash=hash_secret(secret), account_id=account.id if account else None,
+                              purpose=purpose, email=email, sign_up=sign_up, week=None,
                               expires_at=utcnow() + dt.timedelta(minutes=minutes)))
     return secret
 
@@ -192,11 +231,21 @@ MAIL_SUBJECTS = {
     "confirm": lambda: _("Confirm your e-mail address for COVIDmeter"),
     "login": lambda: _("Your login link for COVIDmeter"),
     "already_registered": lambda: _("You already have a COVIDmeter account"),
+    "no_account": lambda: _("There is no COVIDmeter account with this address"),
 }
 
 
-def _send(account: Account, kind: str, secret: str) -> None:
+def _send(account: Account, kind: str, secret: str, *, member: bool = True) -> None:
+    """The mail of a sign-up or login request; for an address without an account, ``account`` is a stand-in
+    and ``member`` False (``reporting.accounts.mailing.send_to_account``)."""
     from .mailing import send_to_account
 
     purpose = "confirm" if kind == "confirm" else "login"
-    send_to_account(account, kind, MAIL_SUBJECTS[kind], category=purpose, link=link_url(purpose, secret))
+    send_to_account(account, kind, MAIL_SUBJECTS[kind], category=purpose, member=member,
+                    link=link_url(purpose, secret))
+
+
+def _stand_in(email: str, language: str) -> Account:
+    from .mailing import stand_in
+
+    return stand_in(email, language)

@@ -51,7 +51,7 @@ def update_preferences(account_id: int, *, language: str, reminder_weekday: int)
         raise ValueError("language or weekday out of range")
     row = account(account_id)
     row.language, row.reminder_weekday = language, reminder_weekday
-    audit.record("account.preferences", target=f"account:{account_id}")
+    audit.citizen(account_id, "account.preferences")
     db.session.commit()
 
 
@@ -59,8 +59,7 @@ def pause_reminders(account_id: int, until: dt.date | None) -> None:
     """No reminder until (and including) ``until``; None resumes them."""
     row = account(account_id)
     row.reminders_paused_until = until
-    audit.record("account.reminders_paused" if until else "account.reminders_resumed",
-                 target=f"account:{account_id}")
+    audit.citizen(account_id, "account.reminders_paused" if until else "account.reminders_resumed")
     db.session.commit()
 
 
@@ -72,7 +71,7 @@ def unsubscribe(account_id: int, *, channel: str) -> bool:
         db.session.rollback()
         return False
     row.unsubscribed_at = utcnow()
-    audit.record("account.unsubscribed", target=f"account:{account_id}", channel=channel)
+    audit.citizen(account_id, "account.unsubscribed", channel=channel)
     db.session.commit()
     return True
 
@@ -80,7 +79,7 @@ def unsubscribe(account_id: int, *, channel: str) -> bool:
 def resubscribe(account_id: int) -> None:
     row = account(account_id)
     row.unsubscribed_at = None
-    audit.record("account.resubscribed", target=f"account:{account_id}")
+    audit.citizen(account_id, "account.resubscribed")
     db.session.commit()
 
 
@@ -95,7 +94,7 @@ def request_email_change(account_id: int, new_email: str) -> None:
     if taken is not None:
         send_to_account(taken, "email_taken", lambda: _("Someone tried to use your e-mail address"),
                         category="email_change")
-        audit.record("account.email_change_refused", target=f"account:{account_id}")
+        audit.citizen(account_id, "account.email_change_refused")
         db.session.commit()
         return
     secret = new_secret()
@@ -105,7 +104,7 @@ def request_email_change(account_id: int, new_email: str) -> None:
     send_to_account(row, "email_change", lambda: _("Confirm your new e-mail address for COVIDmeter"),
                     category="email_change", recipient=new_email,
                     link=f"{base_url()}/me/email/confirm/{secret}")
-    audit.record("account.email_change_requested", target=f"account:{account_id}")
+    audit.citizen(account_id, "account.email_change_requested")
     db.session.commit()
 
 
@@ -139,6 +138,6 @@ def confirm_email_change(secret: str) -> Account:
     row.email = change.new_email
     send_to_account(row, "email_changed", lambda: _("Your COVIDmeter e-mail address was changed"),
                     category="email_change", recipient=old_email, new_email=change.new_email)
-    audit.record("account.email_changed", target=f"account:{row.id}")
+    audit.citizen(row.id, "account.email_changed")
     db.session.commit()
     return row

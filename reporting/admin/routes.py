@@ -24,7 +24,7 @@ from ..models import STAFF_ROLES, ApiToken, StaffUser
 from ..security import current_principal
 from ..staff.routes import register_staff_link
 from ..staff.service import (TOKEN_SCOPES, StaffError, active_sessions, create_api_token, create_staff_user, reset_totp,
-                             revoke_api_token, revoke_sessions, set_disabled)
+                             revoke_api_token_by_id, revoke_sessions, set_disabled)
 from . import queries
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -187,6 +187,6 @@ def token_revoke(token_id: int) -> Any:
     owner = _owner_filter()
     if token is None or (owner is not None and token.staff_user_id != owner):
         abort(404)  # another authority's token is not even acknowledged
-    revoke_api_token(token.name, current_principal())
+    revoke_api_token_by_id(token, current_principal())
     flash(_("Token %(name)s revoked.", name=token.name), "info")
     return redirect(url_for("tokens.token_list"))

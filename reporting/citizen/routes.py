@@ -88,7 +88,7 @@ def login() -> Any:
             return render_template("citizen/login.html", email=email, error=error,
                                    next=request.form.get("next", "")), 400
         session["login_next"] = safe_next(request.form.get("next"), url_for("citizen.me"))
-        accounts.request_login(email)
+        accounts.request_login(email, language=_lang())
         return redirect(url_for("citizen.login_sent"))
     if current_principal().is_citizen:
         return redirect(safe_next(request.args.get("next"), url_for("citizen.me")))

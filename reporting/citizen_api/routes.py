@@ -170,7 +170,7 @@ def login() -> Any:
     if not isinstance(email, str):
         raise ProblemError(400, "Bad Request", "'email' must be a string.")
     try:
-        accounts.request_login(email)
+        accounts.request_login(email, language=_lang())
     except accounts.InvalidEmail as exc:
         raise ProblemError(422, "Unprocessable Content", str(exc), errors={"email": str(exc)}) from None
     # The same answer whether or not the address is registered.

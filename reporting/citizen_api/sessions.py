@@ -15,12 +15,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, update
 
 from .. import audit
-from ..accounts.service import SIGN_IN_PURPOSES, LinkNotValid
+from ..accounts.service import LinkNotValid, spend_link  # noqa: F401  (LinkNotValid: raised by spend_link)
 from ..extensions import db
-from ..models import Account, LoginToken, UserSession, utcnow
+from ..models import UserSession, utcnow
 from ..security import Principal, hash_secret, live_citizen_session, new_secret
 
 PREFIX = "cmm_"
@@ -36,24 +36,12 @@ class IssuedSession:
 def exchange_link(secret: str) -> IssuedSession:
     """Spend a confirmation or login link and open a bearer session (one transaction)."""
     now = utcnow()
-    token_hash = hash_secret(secret or "")
-    spent = db.session.execute(
-        update(LoginToken)
-        .where(LoginToken.token_hash == token_hash, LoginToken.used_at.is_(None), LoginToken.expires_at > now,
-               LoginToken.purpose.in_(SIGN_IN_PURPOSES))
-        .values(used_at=now).execution_options(synchronize_session=False))
-    if spent.rowcount != 1:
-        db.session.rollback()
-        raise LinkNotValid()
-    token = db.session.scalar(select(LoginToken).where(LoginToken.token_hash == token_hash))
-    account = db.session.get(Account, token.account_id)
-    if account.status == "pending":
-        account.status, account.confirmed_at = "active", now
+    token, account = spend_link(secret, now)
     access_token = PREFIX + new_secret()
     expires_at = now + dt.timedelta(days=API_SESSION_DAYS)
     db.session.add(UserSession(session_hash=hash_secret(access_token), account_id=account.id, expires_at=expires_at))
-    audit.record("account.login", target=f"account:{account.id}", principal=Principal("citizen", account_id=account.id),
-                 purpose=token.purpose, channel="api")
+    audit.citizen(account.id, "account.login", principal=Principal("citizen", account_id=account.id),
+                  purpose=token.purpose, channel="api")
     db.session.commit()
     return IssuedSession(access_token, expires_at)
 

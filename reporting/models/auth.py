@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, SmallInteger, String
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, SmallInteger, String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, utcnow
-from .people import Account
+from .people import NEVER_REUSED, Account
 
 STAFF_ROLES = ("epidemiologist", "authority", "admin")
 TOKEN_PURPOSES = ("confirm", "login", "weekly")
@@ -20,26 +23,37 @@ TOKEN_PURPOSES = ("confirm", "login", "weekly")
 
 class LoginToken(Base):
     """A single-use link sent by mail. ``weekly`` tokens are narrower: they may only submit reports for
-    their account's profiles in one ISO week, and show no stored data."""
+    their account's profiles in one ISO week, and show no stored data.
+
+    A sign-up makes no account until its link is opened: its ``confirm`` token carries the address
+    (``email``) and what the sign-up form said (``sign_up``), and no account; spending it makes the account
+    and clears both. A login request for an address without an account writes a token bound to nothing,
+    which no mail carries and nothing can spend, so that both cases do the same work
+    (reporting.accounts.service)."""
 
     __tablename__ = "login_tokens"
-    __table_args__ = (CheckConstraint("purpose IN ('confirm', 'login', 'weekly')", name="purpose"),)
+    __table_args__ = (CheckConstraint("purpose IN ('confirm', 'login', 'weekly')", name="purpose"), NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str | None] = mapped_column(String(320), index=True)  # a sign-up's address, until spent
+    # A sign-up's answers (language, consent, intake), until spent; None is SQL NULL, not JSON null.
+    sign_up: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql"))
     purpose: Mapped[str] = mapped_column(String(16))
     week: Mapped[dt.date | None]  # for purpose 'weekly': the Monday of the ISO week it may report
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime]
     used_at: Mapped[dt.datetime | None]
 
-    account: Mapped[Account] = relationship()
+    account: Mapped[Account | None] = relationship()
 
 
 class StaffUser(Base):
     __tablename__ = "staff_users"
-    __table_args__ = (CheckConstraint("role IN ('epidemiologist', 'authority', 'admin')", name="role"),)
+    __table_args__ = (CheckConstraint("role IN ('epidemiologist', 'authority', 'admin')", name="role"),
+                      NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -62,6 +76,7 @@ class UserSession(Base):
     __tablename__ = "user_sessions"
     __table_args__ = (
         CheckConstraint("(account_id IS NULL) <> (staff_user_id IS NULL)", name="one_owner"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -84,9 +99,12 @@ class ApiToken(Base):
     """A machine credential for authorities' systems, sent as ``Authorization: Bearer <token>``."""
 
     __tablename__ = "api_tokens"
+    # A name is unique per owner, not across owners: a taken name must not tell one authority what another
+    # called its token (tokens made with the command line, without owner, are kept unique by the service).
+    __table_args__ = (UniqueConstraint("staff_user_id", "name"), NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
     prefix: Mapped[str] = mapped_column(String(12))  # shown in listings so a token can be recognised
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     scopes: Mapped[str] = mapped_column(String(200), default="export:read")  # space-separated

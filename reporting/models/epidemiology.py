@@ -22,6 +22,7 @@ MISSING_PRIVACY = 3
 MISSING_DELETED = 4
 MISSING_UNKNOWN = 5
 MISSING_LOW_PRECISION = 6  # our extension: fewer active participants than the configured minimum
+MISSING_NOT_PUBLISHED = 7  # our extension: a cell counted in the margins only (scheduler.protection)
 MISSING_REASONS = {
     MISSING_NONE: "none",
     MISSING_NOT_APPLICABLE: "not applicable",
@@ -30,6 +31,7 @@ MISSING_REASONS = {
     MISSING_DELETED: "deleted",
     MISSING_UNKNOWN: "unknown",
     MISSING_LOW_PRECISION: "too few active participants",
+    MISSING_NOT_PUBLISHED: "not published at this level of detail",
 }
 
 

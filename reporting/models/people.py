@@ -20,16 +20,28 @@ SEXES = ("female", "male", "other")
 RELATIONS = ("self", "child", "parent", "partner", "other")
 
 
+# Tables whose integer ids leave the table (links, exports, events) or name a person never give an id twice:
+# AUTOINCREMENT on SQLite (migration 0010_ids); PostgreSQL's sequences never reuse a value.
+NEVER_REUSED = {"sqlite_autoincrement": True}
+
+
 def new_pseudonym() -> str:
+    return secrets.token_hex(16)
+
+
+def new_unsubscribe_key() -> str:
+    """The random value an account's unsubscribe links are bound to (signed; it dies with the account)."""
     return secrets.token_hex(16)
 
 
 class Account(Base):
     __tablename__ = "accounts"
-    __table_args__ = (CheckConstraint("status IN ('pending', 'active')", name="status"),)
+    __table_args__ = (CheckConstraint("status IN ('pending', 'active')", name="status"), NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)  # stored lower-cased
+    # What an unsubscribe link names (signed with the secret key): random, never an id, gone with the account.
+    unsubscribe_key: Mapped[str] = mapped_column(String(32), unique=True, default=new_unsubscribe_key)
     language: Mapped[str] = mapped_column(String(2), default="da")
     status: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -44,6 +56,7 @@ class Account(Base):
 
 class Consent(Base):
     __tablename__ = "consents"
+    __table_args__ = (NEVER_REUSED,)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)

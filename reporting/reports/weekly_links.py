@@ -127,7 +127,6 @@ def nobody_ill(secret: str, questionnaire: Questionnaire, now: dt.datetime | Non
                                        answers=dict(NOBODY_ILL_ANSWERS), now=now, only_week=cap.week)
         if not result.replayed:
             written.append(profile)
-    audit.record("report.nobody_ill", target=f"account:{cap.account_id}", principal=cap.principal,
-                 profiles=len(written))
+    audit.citizen(cap.account_id, "report.nobody_ill", principal=cap.principal, profiles=len(written))
     db.session.commit()
     return written

@@ -88,8 +88,11 @@ def create_api_token(name: str, scopes: str = "export:read", days: int | None = 
         raise StaffError(f"scopes must be among {', '.join(TOKEN_SCOPES)}")
     if days is not None and not 1 <= days <= 730:
         raise StaffError("a token expires after 1 to 730 days")
-    if db.session.scalar(select(ApiToken.id).where(ApiToken.name == name)) is not None:
-        raise StaffError(f"a token named {name!r} already exists")
+    # Names are unique per owner: whether another authority has a token of this name is never told.
+    same_owner = ApiToken.staff_user_id == owner.id if owner else ApiToken.staff_user_id.is_(None)
+    if db.session.scalar(select(ApiToken.id).where(ApiToken.name == name, same_owner)) is not None:
+        raise StaffError(f"you already have a token named {name!r}" if owner else
+                         f"a token named {name!r} already exists")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(name=name, prefix=secret[:10], token_hash=hash_secret(secret), scopes=scopes,
                      expires_at=utcnow() + dt.timedelta(days=days) if days else None,
@@ -103,10 +106,14 @@ def create_api_token(name: str, scopes: str = "export:read", days: int | None = 
 
 
 def find_api_token(secret: str) -> ApiToken | None:
-    """The token for a presented secret if it is valid now (not revoked, not expired)."""
+    """The token for a presented secret if it is valid now: not revoked, not expired, and its owner (the staff
+    user who created it, if any) not disabled. Checked on every request, in the same look-up, so disabling
+    a staff user stops their tokens at once (and enabling them again lets the tokens work again)."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_secret(secret)))
+    token = db.session.scalar(
+        select(ApiToken).outerjoin(StaffUser, StaffUser.id == ApiToken.staff_user_id)
+        .where(ApiToken.token_hash == hash_secret(secret), StaffUser.disabled_at.is_(None)))
     if token is None or token.revoked_at is not None:
         return None
     if token.expires_at is not None and token.expires_at <= utcnow():
@@ -115,14 +122,23 @@ def find_api_token(secret: str) -> ApiToken | None:
 
 
 def revoke_api_token(name: str, principal: Principal | None = None) -> ApiToken:
+    """Revoke a token by name (the command line, which sees every token): refused if several owners have a
+    token of that name (``covidmeter token list`` shows them; revoke by id then)."""
     if not name.isprintable():
         raise StaffError(f"no token named {name!r}")
-    token = db.session.scalar(select(ApiToken).where(ApiToken.name == name))
-    if token is None:
+    tokens = list(db.session.scalars(select(ApiToken).where(ApiToken.name == name)))
+    if not tokens:
         raise StaffError(f"no token named {name!r}")
+    if len(tokens) > 1:
+        raise StaffError(f"{len(tokens)} tokens are named {name!r}; revoke one by its id: "
+                         + ", ".join(str(t.id) for t in tokens))
+    return revoke_api_token_by_id(tokens[0], principal)
+
+
+def revoke_api_token_by_id(token: ApiToken, principal: Principal | None = None) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = utcnow()
-        record("token.revoke", f"token:{token.id}", principal or Principal("system"), name=name)
+        record("token.revoke", f"token:{token.id}", principal or Principal("system"), name=token.name)
     db.session.commit()
     return token
 

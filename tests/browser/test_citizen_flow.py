@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from reporting.extensions import db
-from reporting.models import Account, OutboxMessage, ReportRevision, WeeklyReport
+from reporting.models import Account, LoginToken, OutboxMessage, ReportRevision, WeeklyReport
 
 from .citizen_pages import axe_violations, fits_width
 
@@ -59,7 +59,8 @@ def test_sign_up_confirm_and_report(live_server: Callable[..., Any], page: Any) 
     page.locator("a[href*='/signup/confirm/']").first.click()
     assert page.get_by_role("heading", level=1).inner_text() == "Bekræft din e-mailadresse"
     with live.app.app_context():
-        assert db.session.scalar(select(Account.status)) == "pending"  # opening the link spent nothing
+        # Opening the link spent nothing: the account is made only when it is confirmed.
+        assert db.session.scalar(select(LoginToken.used_at)) is None and db.session.scalar(select(Account.id)) is None
     page.get_by_role("button", name="Bekræft og log ind").click()
     page.wait_for_url("**/me")
     assert "Din e-mailadresse er bekræftet" in page.locator(".flash").inner_text()

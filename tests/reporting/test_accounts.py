@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from reporting.extensions import db
-from reporting.models import Account, Consent, LoginToken, Profile, UserSession
+from reporting.models import Account, Consent, LoginToken, OutboxMessage, Profile, UserSession
 from reporting.security import hash_secret
 
 from .citizens import SIGN_UP, last_link, log_in, make_profile, outbox, sign_up_and_log_in
@@ -32,30 +32,42 @@ def test_home_page_in_both_languages(app: Flask, client: FlaskClient) -> None:
     assert "Sign up" in app.test_client().get("/", headers={"Accept-Language": "en-GB"}).data.decode()
 
 
-def test_sign_up_stores_account_consent_and_profile_and_mails_a_link(app: Flask, client: FlaskClient) -> None:
+def test_sign_up_mails_a_link_and_its_confirmation_stores_account_consent_and_profile(app: Flask, client: FlaskClient) -> None:
     response = client.post("/signup?lang=en", data=SIGN_UP)
     assert response.status_code == 302 and response.headers["Location"] == "/signup/sent"
     with app.app_context():
+        # Nothing is stored about the person until the address is confirmed: the link's token carries the
+        # address and the answers, and names no account.
+        assert db.session.scalar(select(func.count()).select_from(Account)) == 0
+        token = db.session.scalar(select(LoginToken))
+        assert token.purpose == "confirm" and token.used_at is None and token.account_id is None
+        assert token.email == "ida@example.dk" and token.sign_up["intake_version"] == "intake-2"
+        assert dt.timedelta(minutes=14) < token.expires_at - token.created_at <= dt.timedelta(minutes=15, seconds=1)
+    (mail,) = outbox(app)
+    assert mail.recipient == "ida@example.dk" and mail.category == "confirm" and mail.status == "pending"
+    assert mail.subject == "Confirm your e-mail address for COVIDmeter"
+    assert "http://localhost/signup/confirm/" in mail.body_text  # COVIDMETER_BASE_URL
+    assert "/unsubscribe/" not in mail.body_text and "List-Unsubscribe" not in mail.headers  # no account yet
+    path = last_link(app, "ida@example.dk")
+    secret = path.rsplit("/", 1)[1]
+    with app.app_context():  # only the hash is stored
+        assert token.token_hash == hash_secret(secret) and secret not in token.token_hash
+    assert "Check your e-mail" in client.get("/signup/sent").data.decode()
+    assert client.post(path).status_code == 302
+    with app.app_context():
         account = db.session.scalar(select(Account).where(Account.email == "ida@example.dk"))
-        assert account.status == "pending" and account.language == "en" and account.confirmed_at is None
+        assert account.status == "active" and account.language == "en" and account.confirmed_at is not None
         assert [c.version for c in account.consents] == ["2026-1"]
+        assert account.consents[0].given_at == token.created_at  # when the form was sent
         (profile,) = account.profiles
         assert (profile.relation, profile.birth_year, profile.sex, profile.municipality_code) == ("self", 1980, "female", 751)
         assert profile.intake_version == "intake-2"
         assert profile.intake_answers == {"birth_year": 1980, "sex": "female", "municipality": 751, "household_size": 2}
         assert 0 <= account.reminder_weekday <= 6
         assert len(profile.id) == 32 and profile.id != str(account.id)  # a random pseudonym
-        token = db.session.scalar(select(LoginToken).where(LoginToken.account_id == account.id))
-        assert token.purpose == "confirm" and token.used_at is None
-        assert dt.timedelta(minutes=14) < token.expires_at - token.created_at <= dt.timedelta(minutes=15, seconds=1)
-    (mail,) = outbox(app)
-    assert mail.recipient == "ida@example.dk" and mail.category == "confirm" and mail.status == "pending"
-    assert mail.subject == "Confirm your e-mail address for COVIDmeter"
-    assert "http://localhost/signup/confirm/" in mail.body_text  # COVIDMETER_BASE_URL
-    secret = last_link(app, "ida@example.dk").rsplit("/", 1)[1]
-    with app.app_context():  # only the hash is stored
-        assert token.token_hash == hash_secret(secret) and secret not in token.token_hash
-    assert "Check your e-mail" in client.get("/signup/sent").data.decode()
+        spent = db.session.scalar(select(LoginToken))
+        assert spent.account_id == account.id and spent.email is None and spent.sign_up is None
+        assert db.session.scalar(select(OutboxMessage.account_id)) == account.id  # the mail is now the account's
 
 
 def test_mail_is_in_the_language_of_the_sign_up(app: Flask, client: FlaskClient) -> None:
@@ -108,7 +120,7 @@ def test_an_expired_link_is_refused(app: Flask, client: FlaskClient) -> None:
     assert client.post(path).status_code == 410
     assert client.get("/me").status_code == 302
     with app.app_context():
-        assert db.session.scalar(select(Account)).status == "pending"
+        assert db.session.scalar(select(func.count()).select_from(Account)) == 0  # no account was made
 
 
 def test_unknown_link_is_refused(client: FlaskClient) -> None:
@@ -136,9 +148,17 @@ def test_sign_up_with_a_registered_address_answers_the_same_and_mails_a_login_li
 
 def test_sign_up_again_before_confirming_sends_a_new_confirmation(app: Flask, client: FlaskClient) -> None:
     client.post("/signup", data=SIGN_UP)
-    client.post("/signup", data=SIGN_UP)
-    assert count(app, Account) == 1
+    first = last_link(app, "ida@example.dk")
+    client.post("/signup", data={**SIGN_UP, "birth_year": "1981"})
+    second = last_link(app, "ida@example.dk")
+    assert count(app, Account) == 0 and first != second
     assert [m.category for m in outbox(app)] == ["confirm", "confirm"]
+    # Either link confirms; the first opened makes the account, the other then only logs in.
+    assert client.post(second).status_code == 302
+    assert app.test_client().post(first).status_code == 302
+    assert count(app, Account) == 1 and count(app, Profile) == 1
+    with app.app_context():
+        assert db.session.scalar(select(Profile.birth_year)) == 1981
 
 
 def test_login_request_does_not_reveal_whether_an_address_is_registered(app: Flask, client: FlaskClient) -> None:
@@ -147,8 +167,18 @@ def test_login_request_does_not_reveal_whether_an_address_is_registered(app: Fla
     unknown = client.post("/login?lang=en", data={"email": "nobody@example.dk"})
     assert known.status_code == unknown.status_code == 302
     assert known.headers["Location"] == unknown.headers["Location"] == "/login/sent"
-    assert [m.recipient for m in outbox(app)] == ["known@example.dk"]
-    assert outbox(app)[0].subject == "Dit login-link til COVIDmeter"  # the account's language
+    # Both addresses get a mail (the work is the same): a login link, and word that there is no account.
+    known_mail, unknown_mail = outbox(app)
+    assert known_mail.recipient == "known@example.dk" and unknown_mail.recipient == "nobody@example.dk"
+    assert known_mail.subject == "Dit login-link til COVIDmeter"  # the account's language
+    assert "/login/link/" in known_mail.body_text and known_mail.account_id is not None
+    assert unknown_mail.subject == "There is no COVIDmeter account with this address"  # the request's language
+    assert "/login/link/" not in unknown_mail.body_text and "http://localhost/signup" in unknown_mail.body_text
+    assert unknown_mail.account_id is None and "/unsubscribe/" not in unknown_mail.body_text
+    with app.app_context():  # a token each; the unknown address's names nothing and can never be spent
+        tokens = db.session.scalars(select(LoginToken).order_by(LoginToken.id)).all()
+        assert [t.account_id is None for t in tokens] == [False, True]
+        assert tokens[1].email is None and tokens[1].sign_up is None
     page = client.get("/login/sent").data.decode()
     assert "If the address is registered with COVIDmeter" in page
 
