@@ -8,12 +8,13 @@ Query parameters (all optional):
 - ``geo``: comma-separated codes: ``DK``, DAGI region codes ``1081``..``1085`` or ISO codes ``DK-81``..``DK-85``.
   Without ``geo_type``, the codes decide which geography types are returned.
 - ``from`` / ``to``: ISO weeks ``YYYY-Www`` (inclusive).
-- ``method``: an incidence method with estimates for the definition (default: the definition's default).
+- ``method``: the definition's reference (default) method, the only one published outside the service.
 - ``age_band``: ``all`` or a band of the configured scheme (``0-20``, ``21-64``, ``65+``); default: every band.
 - ``sex``: ``all``, ``female``, ``male``, ``other``; default: every value.
-- ``as_of``: a date ``YYYY-MM-DD``: the figures as published on that date (newest issue on or before it).
+- ``as_of``: a date ``YYYY-MM-DD``: the figures as published on that date (the weeks final by then).
 
-Rows are the newest issue of every published cell, all age bands and sexes included (``all`` is the margin).
+Rows are each week's one final issue (scheduler.estimates: written once the week and the next are over, never
+revised), all published age bands and sexes included (``all`` is the margin).
 A withheld value is empty, with its Delphi reason code in ``missing_reason``. Each row carries our columns
 and, beside them, the Delphi COVIDcast columns (``DELPHI_COLUMNS``). ``influenzanet_rows`` gives the
 Influenzanet incidence file (national, crude and age-adjusted).
@@ -89,7 +90,7 @@ class ExportQuery:
         return queries.EstimateFilter(definition=self.definition, method=self.method, geo_type=self.geo_type,
                                       geo_codes=self.geo_codes, week_from=self.week_from,
                                       week_to=self.week_to, age_band=self.age_band, sex=self.sex,
-                                      as_of=self.as_of, public_only=self.public_only)
+                                      as_of=self.as_of, public_only=self.public_only, final_only=True)
 
 
 def _invalid(parameter: str, detail: str, status: int = 400) -> ProblemError:
@@ -141,11 +142,12 @@ def parse_query(args: Mapping[str, str], allowed: Sequence[str] = PARAMETERS,
         raise _invalid("from", f"'from' ({args['from']}) is after 'to' ({args['to']})", 422)
 
     method = args.get("method")
-    if method is not None:
-        known_methods = queries.available_methods(definition)
-        if method not in known_methods:
-            raise _invalid("method", f"unknown method {method!r} for {definition.key}; known: "
-                                     f"{', '.join(known_methods)}", 422)
+    if method is not None and method != definition.default_method:
+        # The export publishes each definition in its reference method only: every further method would be
+        # one more table of the same people for a reader to solve against the others (docs/methods.md).
+        raise _invalid("method", f"method {method!r} is not published for {definition.key} (the export carries "
+                                 f"each definition in its reference method; the others are on the staff "
+                                 f"dashboard); known: {definition.default_method}", 422)
     age_band = args.get("age_band")
     if age_band is not None and age_band not in (bands := [queries.ALL, *queries.age_bands()]):
         raise _invalid("age_band", f"age_band must be one of {', '.join(bands)}", 422)

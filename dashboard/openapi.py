@@ -14,7 +14,8 @@ PARAMETER_DOCS: dict[str, tuple[dict[str, Any], str]] = {
     "definition": ({"type": "string", "maxLength": 40},
                    "Case definition key, e.g. covid.ecdc (default), ili.ecdc, cli, fever.cough; its newest version."),
     "method": ({"type": "string", "maxLength": 32},
-               "Incidence method (active participants), e.g. w0 or w1_s2_if2_ex; default: the definition's."),
+               "The definition's reference incidence method (e.g. w0 or w1_s2_if2_ex), the only one published; "
+               "any other answers 422."),
     "geo_type": ({"type": "string", "enum": ["nation", "region"]}, "Geography type; default: both."),
     "geo": ({"type": "string", "maxLength": 200},
             "Comma-separated codes: DK, DAGI 1081..1085 or ISO DK-81..DK-85; default: all."),

@@ -68,6 +68,7 @@ class EstimateFilter:
     sex: str | None = None
     as_of: dt.date | None = None  # newest issue on or before this date
     public_only: bool = False  # only cells that pass the public (open data) disclosure rules
+    final_only: bool = False  # only each week's final issue: what the export and the open data publish
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def latest_estimates(where: EstimateFilter) -> list[Estimate]:
         if value is not None:
             present.append(name)
             params[name] = list(value) if name == "geo_codes" else value
-    statement = _latest_estimates_statement(tuple(present), where.public_only)
+    statement = _latest_estimates_statement(tuple(present), where.public_only, where.final_only or where.public_only)
     return [Estimate(*row) for row in db.session.execute(statement, params)]
 
 
@@ -221,7 +222,8 @@ def _condition(table: Table, name: str) -> ColumnElement[bool]:
 
 
 @lru_cache(maxsize=None)
-def _latest_estimates_statement(filters: tuple[str, ...], public_only: bool) -> Select[Any]:
+def _latest_estimates_statement(filters: tuple[str, ...], public_only: bool, final_only: bool = False
+                                ) -> Select[Any]:
     """The newest issue per key among the rows that match, as a window over those rows only.
 
     Every filter is on the key (or, for ``as_of``, on the issue), so filtering first and ranking the
@@ -235,6 +237,8 @@ def _latest_estimates_statement(filters: tuple[str, ...], public_only: bool) -> 
     e = table.c
     conditions = [e.definition_key == bindparam("key"), e.definition_version == bindparam("version"),
                   e.method == bindparam("method"), *[_condition(table, name) for name in filters]]
+    if final_only:  # at most one final issue per key: a reader outside sees every week once
+        conditions.append(e.final.is_(True))
     # Definition key, version and method are fixed above: the rest of the key is the partition.
     newest_first = func.row_number().over(partition_by=(e.week, e.geo_type, e.geo_code, e.age_band, e.sex),
                                           order_by=e.issue.desc())

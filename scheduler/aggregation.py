@@ -30,7 +30,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (BigInteger, Connection, Date, Engine, Integer, SmallInteger, String, and_, case, exists, func,
-                        literal, literal_column, null, or_, select, true, union_all)
+                        literal, literal_column, null, or_, select, true, tuple_, union_all)
 from sqlalchemy.dialects.postgresql import array as postgresql_array
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -47,6 +47,7 @@ from .disclosure import (DisclosurePolicy, PublishedValues, TableDisclosure, dis
                          published, table_relations)
 from .estimates import CellKey, WriteSummary, write_estimates, write_participation
 from .methods import Method, check, get_method
+from .protection import InfeasibleAudit, Key, WeekTables, protect_week, published_cell
 from .retention import first_recomputable_week, purged_before
 from .sqlfunctions import date_diff_days, days_between, monday_of, season_start
 from .statistics import standardised_rate
@@ -705,11 +706,40 @@ def load_weights(connection: Connection, name: str, scheme: str, bands: Sequence
 
 
 def publish_week(counts: WeekCounts, definitions: Sequence[CompiledDefinition], method: Method, strata: Strata,
-                 policy: DisclosurePolicy, weights: Sequence[float]) -> tuple[dict[CellKey, PublishedValues],
-                                                                               TableDisclosure]:
-    """Disclosure control, intervals, age standardisation and the open-data flag for one week and method."""
+                 policy: DisclosurePolicy, weights: Sequence[float],
+                 frozen: Mapping[Key, int | None] | None = None) -> tuple[dict[CellKey, PublishedValues],
+                                                                         TableDisclosure]:
+    """Disclosure control, intervals, age standardisation and the open-data flag for one week and method.
+
+    The definitions whose reference method this is are what the export and the open data publish: their tables
+    and the method's active table are protected together against a reader who solves them as one system
+    (scheduler.protection; ``frozen``: what an earlier final issue of this week already published). The other
+    definitions (seen on the staff dashboard only) get table-by-table protection with the same active pattern.
+    Cells outside the published detail (``protection.published_cell``) are withheld in every table."""
     relations = table_relations(strata.geographies(), [b.label for b in strata.bands], list(strata.sexes))
-    disclosure = disclose_table(counts.active, counts.cases, relations, policy)
+    hidden = frozenset(cell for cell in counts.active if not published_cell(cell))
+    reference = [i for i, d in enumerate(definitions) if d.default_method == method.key]
+    others = [i for i in range(len(definitions)) if i not in reference]
+    parts: dict[int, tuple[TableDisclosure, int]] = {}
+    active_withheld = None
+    if reference:
+        tables = WeekTables({method.key: counts.active}, {method.key: [counts.cases[i] for i in reference]},
+                            [definitions[i].key for i in reference])
+        try:
+            joint = protect_week(tables, relations, policy, frozen)[method.key]
+        except InfeasibleAudit:
+            # What an earlier final issue published no longer fits the reports (a withdrawal since): the tables
+            # it did not publish are withheld whole rather than audited against figures that are not the truth.
+            every = frozenset(counts.active)
+            joint = TableDisclosure(every, tuple(every for _ in reference), tuple(every for _ in reference))
+        active_withheld = joint.active_withheld
+        parts.update({i: (joint, n) for n, i in enumerate(reference)})
+    rest = disclose_table(counts.active, [counts.cases[i] for i in others], relations, policy, active_withheld,
+                          hidden)
+    parts.update({i: (rest, n) for n, i in enumerate(others)})
+    disclosure = TableDisclosure(
+        rest.active_withheld, tuple(parts[i][0].cases_withheld[parts[i][1]] for i in range(len(definitions))),
+        tuple(parts[i][0].cases_privacy[parts[i][1]] for i in range(len(definitions))), hidden)
     result: dict[CellKey, PublishedValues] = {}
     for i, d in enumerate(definitions):
         cases = counts.cases[i]
@@ -729,13 +759,38 @@ def publish_week(counts: WeekCounts, definitions: Sequence[CompiledDefinition], 
                 rows[(geo_type, geo_code, band, sex)] = replace(
                     values, standardised_incidence=adjusted.rate, standardised_lower_95=adjusted.lower,
                     standardised_upper_95=adjusted.upper)
-        public = public_rows(rows, ("nation", NATION, ALL, ALL),
-                             [("region", code, ALL, ALL) for _t, code in strata.geographies()[1:]], policy)
+        public: set[tuple[str, str, str, str]] = set()
+        if i in reference:  # open data is a subset of the export, which carries the reference method only
+            public = public_rows(rows, ("nation", NATION, ALL, ALL),
+                                 [("region", code, ALL, ALL) for _t, code in strata.geographies()[1:]], policy)
         for cell, values in rows.items():
             if cell in public:
                 values = replace(values, public=True)
             result[CellKey(counts.week, *cell, d.key, d.version, method.key)] = values
     return result, disclosure
+
+
+def final_tables(connection: Connection, weeks: Sequence[dt.date], definitions: Sequence[CompiledDefinition],
+                 method: Method) -> dict[dt.date, dict[Key, int | None]]:
+    """What final issues of these weeks already published for the definitions whose reference method this is,
+    as ``scheduler.protection`` keys (None: withheld): the joint protection must take it as known."""
+    reference = [d for d in definitions if d.default_method == method.key]
+    if not reference:
+        return {}
+    e = IncidenceEstimate.__table__.c
+    index = {(d.key, d.version): i for i, d in enumerate(reference)}
+    rows = connection.execute(
+        select(e.week, e.geo_type, e.geo_code, e.age_band, e.sex, e.definition_key, e.definition_version, e.active,
+               e.cases)
+        .where(e.final.is_(True), e.method == method.key, e.week.in_(list(weeks)),
+               tuple_(e.definition_key, e.definition_version).in_(list(index))))
+    frozen: dict[dt.date, dict[Key, int | None]] = {}
+    for week, geo_type, geo_code, band, sex, key, version, active, cases in rows:
+        cell = (geo_type, geo_code, band, sex)
+        table = frozen.setdefault(week, {})
+        table[("active", method.key, cell)] = active
+        table[("cases", method.key, index[(key, version)], cell)] = cases
+    return frozen
 
 
 def season_maxima(connection: Connection, weeks: Sequence[dt.date], method: str) -> dict[tuple, tuple[int, float]]:
@@ -856,8 +911,10 @@ def _aggregate_chunk(engine: Engine, weeks: list[dt.date], definitions: Sequence
         counts = count_weeks(connection, weeks, definitions, method, strata)
         values: dict[CellKey, PublishedValues] = {}
         disclosures: dict[dt.date, TableDisclosure] = {}
+        frozen = final_tables(connection, weeks, definitions, method)
         for week in weeks:
-            week_values, disclosures[week] = publish_week(counts[week], definitions, method, strata, policy, weights)
+            week_values, disclosures[week] = publish_week(counts[week], definitions, method, strata, policy, weights,
+                                                          frozen.get(week))
             values.update(week_values)
         stored, run = season_maxima(connection, weeks, method.key), run_maxima(values)
         values = apply_display_censoring(values, stored, run)

@@ -11,7 +11,8 @@ sexes. The rules, in order:
    intervals. Reason 3 (privacy).
 2. Low precision (Delphi discards estimates from fewer than 100 responses): a cell with fewer than
    COVIDMETER_MIN_ACTIVE active participants publishes its active count but no cases, incidence or interval.
-   Reason 6. Privacy wins when both apply.
+   Reason 6, whatever the case count (so the reason tells nothing about it); a small count there is still
+   protected like any other. An active count of 1-4 withholds the whole cell with reason 3.
 3. Complementary suppression: no withheld privacy cell may be recoverable from published cells through the
    margins. ``protect`` first applies the classic rule for each margin relation (a relation with exactly one
    withheld cell gets a second one: the published member with the smallest non-zero count, finer cells before
@@ -121,9 +122,11 @@ def _recoverable(withheld: frozenset[Cell], relations: tuple[Relation, ...], tol
 
 
 def protect(values: Mapping[Cell, int], withheld: set[Cell], protected: set[Cell], relations: Sequence[Relation],
-            usable: Callable[[Cell], bool] = lambda cell: True) -> tuple[set[Cell], set[Cell]]:
+            usable: Callable[[Cell], bool] = lambda cell: True, room: int = 0) -> tuple[set[Cell], set[Cell]]:
     """Complementary suppression: grow ``withheld`` (and ``protected``, the cells that must stay unknown) until
-    no protected cell is recoverable from the published cells. Returns the new (withheld, protected) sets."""
+    no protected cell is recoverable from the published cells. Returns the new (withheld, protected) sets.
+    With ``room``, complements of at least that count come first (a complement can hide at most its own count,
+    which matters against readers who use bounds as well as sums: scheduler.protection)."""
     withheld, protected = set(withheld), set(protected)
     margins = {margin for margin, _ in relations}
     by_cell: dict[Cell, list[Relation]] = {}
@@ -131,10 +134,10 @@ def protect(values: Mapping[Cell, int], withheld: set[Cell], protected: set[Cell
         for cell in (relation[0], *relation[1]):
             by_cell.setdefault(cell, []).append(relation)
 
-    def rank(cell: Cell) -> tuple[bool, bool, int, str]:
+    def rank(cell: Cell) -> tuple[bool, bool, bool, int, str]:
         # Zero cells last (a reader may guess a structural zero, such as few 'other' sexes), then finer cells
         # before margins, then the smallest count (the least information lost).
-        return values[cell] == 0, cell in margins, values[cell], repr(cell)
+        return values[cell] == 0, values[cell] < room, cell in margins, values[cell], repr(cell)
 
     def complement(relation: Relation) -> Cell | None:
         candidates = [c for c in (relation[0], *relation[1]) if c not in withheld and usable(c)]
@@ -214,31 +217,39 @@ class TableDisclosure:
 
 
 def protect_active(active: Mapping[Cell, int], relations: Sequence[Relation],
-                   policy: DisclosurePolicy) -> frozenset[Cell]:
+                   policy: DisclosurePolicy, unpublished: frozenset[Cell] = frozenset()) -> frozenset[Cell]:
     small = {cell for cell, n in active.items() if policy.is_small(n)}
-    withheld, _ = protect(active, small, small, relations)
+    withheld, _ = protect(active, small | unpublished, small, relations, room=policy.suppress_below)
     return frozenset(withheld)
 
 
 def disclose_table(active: Mapping[Cell, int], cases: Sequence[Mapping[Cell, int]], relations: Sequence[Relation],
-                   policy: DisclosurePolicy, active_withheld: frozenset[Cell] | None = None) -> TableDisclosure:
-    """Primary, low-precision and complementary suppression for one week and method."""
+                   policy: DisclosurePolicy, active_withheld: frozenset[Cell] | None = None,
+                   unpublished: frozenset[Cell] = frozenset()) -> TableDisclosure:
+    """Primary, low-precision and complementary suppression for one week and method, table by table (the
+    tables no reader outside the service sees: scheduler.protection protects the published ones together).
+    ``unpublished`` cells are counted in the margins only: unknowns to a reader, withheld with reason 7."""
     for table in cases:
         for cell, n in table.items():
             if n > active[cell]:
                 raise ValueError(f"more cases ({n}) than active participants ({active[cell]}) in {cell}")
     if active_withheld is None:
-        active_withheld = protect_active(active, relations, policy)
+        active_withheld = protect_active(active, relations, policy, unpublished)
+    active_withheld = active_withheld | unpublished
     withheld_all, privacy_all = [], []
     for table in cases:
-        privacy = set(active_withheld) | {cell for cell, n in table.items() if policy.is_small(n)}
-        low = {cell for cell, n in active.items() if n < policy.min_active and cell not in privacy}
+        # Low precision first: a cell with too few active has its cases withheld with reason 6 whatever they are,
+        # so the reason says nothing about the count (had privacy won, reason 6 would tell "not 1..4").
+        low = {cell for cell, n in active.items() if n < policy.min_active and cell not in active_withheld}
+        small = {cell for cell, n in table.items() if policy.is_small(n)}
+        privacy = (set(active_withheld) - unpublished) | (small - low)
         # A cell with 0 active published has 0 cases for certain: it can never hide anything.
         usable = lambda cell: not (cell not in active_withheld and active[cell] == 0)  # noqa: E731
-        withheld, privacy = protect(table, privacy | low, privacy, relations, usable)
+        withheld, protected = protect(table, privacy | low | unpublished, privacy | small, relations, usable,
+                                      room=policy.suppress_below)
         withheld_all.append(frozenset(withheld))
-        privacy_all.append(frozenset(privacy))
-    return TableDisclosure(active_withheld, tuple(withheld_all), tuple(privacy_all))
+        privacy_all.append(frozenset((protected - unpublished - low) | privacy))
+    return TableDisclosure(active_withheld, tuple(withheld_all), tuple(privacy_all), unpublished)
 
 
 @dataclass(frozen=True)
@@ -265,7 +276,8 @@ class PublishedValues:
 def published(active: int, cases: int, reason: int, active_withheld: bool, level: float = 0.95) -> PublishedValues:
     """The values of one cell given its disclosure decision (crude incidence, Poisson, Wilson, stderr)."""
     if active_withheld:
-        return PublishedValues(None, None, None, None, None, MISSING_PRIVACY)
+        return PublishedValues(None, None, None, None, None,
+                               MISSING_NOT_PUBLISHED if reason == MISSING_NOT_PUBLISHED else MISSING_PRIVACY)
     if reason != MISSING_NONE:
         return PublishedValues(active, None, None, None, None, reason)
     lower, upper = poisson_interval(cases, active, level)
@@ -280,10 +292,10 @@ def disclose_cell(active: int, cases: int, policy: DisclosurePolicy) -> Publishe
         raise ValueError(f"more cases ({cases}) than active participants ({active})")
     if policy.is_small(active):
         return published(active, cases, MISSING_PRIVACY, True, policy.level)
+    if active < policy.min_active:  # before privacy: reason 6 must not tell that the count is not 1..4
+        return published(active, cases, MISSING_LOW_PRECISION, False, policy.level)
     if policy.is_small(cases):
         return published(active, cases, MISSING_PRIVACY, False, policy.level)
-    if active < policy.min_active:
-        return published(active, cases, MISSING_LOW_PRECISION, False, policy.level)
     return published(active, cases, MISSING_NONE, False, policy.level)
 
 

@@ -8,6 +8,12 @@ version, method) is compared with the new values:
 - changed (or new) otherwise: a row with the new issue is inserted and the earlier issue stays, so the figures as
   published on any date can be recovered.
 
+A week's issue written ``FINAL_AFTER_DAYS`` or more after its Monday is its **final** issue (``final``): the
+week and the week after it (whose reports may still carry onsets in it, or make a participant active in it) are
+over, so nothing a participant does can still change it except a withdrawal. A final row is never revised:
+later runs leave it as it is. The export and the open data serve final rows only, so a reader outside the
+service sees each week once and cannot difference two issues of it (issue 11).
+
 The same rule serves the participation estimates (``write_participation``). The caller owns the transaction;
 new rows go in with COPY on PostgreSQL (a season of one method is ~27,000 rows: 0.2 s instead of 2 s of
 pipelined INSERTs) and with executemany in batches elsewhere; updates with executemany.
@@ -28,6 +34,7 @@ from reporting.models import IncidenceEstimate, ParticipationEstimate, utcnow
 from .disclosure import PublishedValues
 
 BATCH_SIZE = 1000
+FINAL_AFTER_DAYS = 14  # Monday of W+2: the weeks W and W+1 are over
 VALUE_FIELDS = ("active", "cases", "incidence", "lower_95", "upper_95", "wilson_lower_95", "wilson_upper_95",
                 "stderr", "standardised_incidence", "standardised_lower_95", "standardised_upper_95",
                 "display_censored", "upper_censored", "public", "missing_reason")
@@ -68,11 +75,18 @@ def _same(a: Any, b: Any) -> bool:
 
 
 class Latest(NamedTuple):
-    """The latest issue of a key: its row id, issue date and values (in ``VALUE_FIELDS`` order)."""
+    """The latest issue of a key: its row id, issue date, whether it is final, and its values (in
+    ``VALUE_FIELDS`` order)."""
 
     id: int
     issue: dt.date
+    final: bool
     values: tuple[Any, ...]
+
+
+def is_final(week: dt.date, issue: dt.date) -> bool:
+    """Whether an issue of ``week`` (its Monday) is the week's final one."""
+    return issue >= week + dt.timedelta(days=FINAL_AFTER_DAYS)
 
 
 def latest_issues(connection: Connection, keys: Any) -> dict[CellKey, Latest]:
@@ -83,7 +97,7 @@ def latest_issues(connection: Connection, keys: Any) -> dict[CellKey, Latest]:
     table = IncidenceEstimate.__table__
     weeks = sorted({k.week for k in keys})
     scopes = sorted({(k.definition_key, k.definition_version, k.method) for k in keys})
-    query = (select(*[table.c[name] for name in CellKey._fields], table.c.id, table.c.issue,
+    query = (select(*[table.c[name] for name in CellKey._fields], table.c.id, table.c.issue, table.c.final,
                     *[table.c[name] for name in VALUE_FIELDS])
              .where(table.c.week.in_(weeks),
                     tuple_(table.c.definition_key, table.c.definition_version, table.c.method).in_(scopes)))
@@ -91,14 +105,14 @@ def latest_issues(connection: Connection, keys: Any) -> dict[CellKey, Latest]:
 
 
 def _latest(connection: Connection, query: Any, key_size: int, make_key: Any) -> dict[Any, Latest]:
-    """Rows of ``query`` (key columns, id, issue, values): the latest issue per key (plain tuples; a season is
-    tens of thousands of rows)."""
+    """Rows of ``query`` (key columns, id, issue, final, values): the latest issue per key (plain tuples; a
+    season is tens of thousands of rows). A final row is the latest whatever comes after it."""
     latest: dict[Any, Latest] = {}
     for row in map(tuple, connection.execute(query).all()):  # at once, as tuples: a third of the cost
         key = make_key(row[:key_size])
-        issue = row[key_size + 1]
-        if key not in latest or issue > latest[key].issue:
-            latest[key] = Latest(row[key_size], issue, row[key_size + 2:])
+        issue, final = row[key_size + 1], bool(row[key_size + 2])
+        if key not in latest or (not latest[key].final and (final or issue > latest[key].issue)):
+            latest[key] = Latest(row[key_size], issue, final, row[key_size + 3:])
     return latest
 
 
@@ -111,6 +125,10 @@ def _write(connection: Connection, table: Any, existing: Mapping[Any, Latest],
     summary = WriteSummary()
     for key, new in new_values.items():
         latest = existing.get(key)
+        if latest is not None and latest.final:
+            summary.unchanged += 1  # the week's final issue stands
+            continue
+        final = is_final(key[0], issue)
         if latest is not None:
             if latest.issue > issue:
                 raise ValueError(f"{key} already has issue {latest.issue}, later than {issue}")
@@ -120,12 +138,12 @@ def _write(connection: Connection, table: Any, existing: Mapping[Any, Latest],
                 summary.unchanged += 1
                 continue
             if latest.issue == issue:
-                updates.append({"target_id": latest.id, **new, "computed_at": now})
+                updates.append({"target_id": latest.id, **new, "final": final, "computed_at": now})
                 continue
-        inserts.append({**dict(zip(key_fields, key)), **new, "issue": issue, "computed_at": now})
+        inserts.append({**dict(zip(key_fields, key)), **new, "issue": issue, "final": final, "computed_at": now})
     _insert(connection, table, inserts)
     statement = (update(table).where(table.c.id == bindparam("target_id"))
-                 .values({name: bindparam(name) for name in (*value_fields, "computed_at")}))
+                 .values({name: bindparam(name) for name in (*value_fields, "final", "computed_at")}))
     for start in range(0, len(updates), BATCH_SIZE):
         connection.execute(statement, updates[start:start + BATCH_SIZE])
     summary.inserted, summary.updated = len(inserts), len(updates)
@@ -162,7 +180,7 @@ def write_participation(connection: Connection, rows: Mapping[tuple[dt.date, str
         return WriteSummary()
     table = ParticipationEstimate.__table__
     weeks = sorted({key[0] for key in rows})
-    query = select(*[table.c[n] for n in PARTICIPATION_KEY], table.c.id, table.c.issue,
+    query = select(*[table.c[n] for n in PARTICIPATION_KEY], table.c.id, table.c.issue, table.c.final,
                    *[table.c[n] for n in PARTICIPATION_FIELDS]).where(table.c.week.in_(weeks))
     existing = _latest(connection, query, len(PARTICIPATION_KEY), tuple)
     return _write(connection, table, existing, rows, PARTICIPATION_KEY, PARTICIPATION_FIELDS, issue)

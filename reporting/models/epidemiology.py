@@ -92,7 +92,8 @@ class IncidenceEstimate(Base):
     """One published cell: week x geography x age band x sex x definition x method, as of an issue date.
 
     A re-run that changes a figure adds a row with a later ``issue`` instead of overwriting, so the figures
-    as published on any date can be recovered (Delphi's issue/lag convention). ``age_band`` is 'all' and
+    as computed on any date can be recovered (Delphi's issue/lag convention); the staff dashboard shows the
+    newest. Outside the service only the week's one ``final`` issue is published, which no re-run revises. ``age_band`` is 'all' and
     ``sex`` is 'all' for the margins. Withheld values are NULL with a reason in ``missing_reason``.
     """
 
@@ -134,6 +135,9 @@ class IncidenceEstimate(Base):
     public: Mapped[bool] = mapped_column(default=False)
     missing_reason: Mapped[int] = mapped_column(SmallInteger, default=MISSING_NONE)
     issue: Mapped[dt.date]
+    # The week's one final issue (scheduler.estimates.FINAL_AFTER_DAYS after its Monday): the only figures the
+    # export and the open data serve, never revised afterwards.
+    final: Mapped[bool] = mapped_column(default=False)
     computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -178,4 +182,5 @@ class ParticipationEstimate(Base):
     response_rate: Mapped[float | None] = mapped_column(Float)  # active / registered
     missing_reason: Mapped[int] = mapped_column(SmallInteger, default=MISSING_NONE)
     issue: Mapped[dt.date]
+    final: Mapped[bool] = mapped_column(default=False)  # as for incidence
     computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -27,12 +27,13 @@ WEEK3 = dt.date(2026, 1, 19)  # 2026-W04
 def estimate(week: dt.date, geo_code: str = "DK", *, definition: str = "covid.ecdc", method: str = "w0",
              active: int | None = 1000, cases: int | None = 20, incidence: float | None = 0.02,
              lower: float | None = 0.012, upper: float | None = 0.031, missing_reason: int = 0,
-             issue: dt.date | None = None, age_band: str = "all", sex: str = "all") -> IncidenceEstimate:
+             issue: dt.date | None = None, age_band: str = "all", sex: str = "all",
+             final: bool = True) -> IncidenceEstimate:
     return IncidenceEstimate(
         week=week, geo_type="nation" if geo_code == "DK" else "region", geo_code=geo_code, age_band=age_band,
         sex=sex, definition_key=definition, definition_version=1, method=method, active=active, cases=cases,
         incidence=incidence, lower_95=lower, upper_95=upper, missing_reason=missing_reason,
-        issue=issue or week + dt.timedelta(days=8))
+        issue=issue or week + dt.timedelta(days=8), final=final)
 
 
 def withheld(week: dt.date, geo_code: str, reason: int = 3, **kwargs: Any) -> IncidenceEstimate:
@@ -54,11 +55,11 @@ def publish(app: Flask) -> Callable[[Iterable[IncidenceEstimate]], None]:
 @pytest.fixture
 def published(publish: Callable[[Iterable[IncidenceEstimate]], None]) -> None:
     """Three weeks of covid.ecdc: Denmark and the five regions; Region Nordjylland suppressed in week 3,
-    and a revised (later issue) national figure for week 1."""
+    and for week 1 nationally a provisional issue (staff only) and the final one, with another figure."""
     rows = []
     for i, week in enumerate((WEEK1, WEEK2, WEEK3)):
         rows.append(estimate(week, "DK", incidence=0.010 * (i + 1), lower=0.008 * (i + 1), upper=0.013 * (i + 1),
-                             cases=50 * (i + 1), active=5000))
+                             cases=50 * (i + 1), active=5000, final=week != WEEK1))
         for j, code in enumerate(("1081", "1082", "1083", "1084", "1085")):
             if code == "1081" and week == WEEK3:
                 rows.append(withheld(week, code, reason=3, active=400))

@@ -24,16 +24,25 @@ def rows_of(response: object) -> list[dict[str, str]]:
 
 def test_as_of_serves_the_figures_published_then(client: FlaskClient, api_token: Token, published: None) -> None:
     secret = api_token()
-    # Week 1 nationally: first issue 2026-01-13 (10 per 1,000), revised 2026-01-20 (15 per 1,000).
+    # Week 1 nationally: a provisional issue 2026-01-13 (10 per 1,000) that only staff see, and the final one
+    # 2026-01-20 (15 per 1,000), the one issue the export ever serves for that week.
     def national_week1(query: str) -> list[dict[str, str]]:
         return [r for r in rows_of(client.get(f"/api/v1/incidence.csv?geo=DK&age_band=all&sex=all{query}",
                                               headers=bearer(secret))) if r["week"] == "2026-W02"]
     assert national_week1("")[0]["incidence_per_1000"] == "15.0"
-    assert national_week1("&as_of=2026-01-15")[0]["incidence_per_1000"] == "10.0"
+    assert national_week1("&as_of=2026-01-15") == []  # only provisional then: not published
     assert national_week1("&as_of=2026-01-20")[0]["incidence_per_1000"] == "15.0"
     assert national_week1("&as_of=2026-01-12") == []  # nothing was published yet
-    early = rows_of(client.get("/api/v1/incidence.csv?geo=DK&as_of=2026-01-15", headers=bearer(secret)))
-    assert {r["week"] for r in early} == {"2026-W02"}
+    early = rows_of(client.get("/api/v1/incidence.csv?geo=DK&as_of=2026-01-20", headers=bearer(secret)))
+    assert {r["week"] for r in early} == {"2026-W02", "2026-W03"}
+
+
+def test_provisional_issues_are_never_exported(client: FlaskClient, api_token: Token,
+                                               publish: Callable[..., None]) -> None:
+    publish([estimate(WEEK1, "DK", incidence=0.02, final=False)])
+    secret = api_token()
+    for path in ("/api/v1/incidence.csv", "/api/v1/open/incidence.csv"):
+        assert rows_of(client.get(path, headers=bearer(secret))) == []
 
 
 def test_method_age_band_and_sex(client: FlaskClient, api_token: Token, publish: Callable[..., None]) -> None:
@@ -46,8 +55,11 @@ def test_method_age_band_and_sex(client: FlaskClient, api_token: Token, publish:
     assert {(r["age_band"], r["incidence_per_1000"]) for r in females} == {("65+", "7.0"), ("0-20", "9.0")}
     old = rows_of(client.get("/api/v1/incidence.csv?age_band=65%2B", headers=bearer(secret)))
     assert {r["sex"] for r in old} == {"female", "male"}
-    other = rows_of(client.get("/api/v1/incidence.csv?method=w1_s2_if2_ex", headers=bearer(secret)))
-    assert [(r["method"], r["incidence_per_1000"]) for r in other] == [("w1_s2_if2_ex", "4.0")]
+    # Only the definition's reference method is published (covid.ecdc: w0); another method is refused.
+    other = client.get("/api/v1/incidence.csv?method=w1_s2_if2_ex", headers=bearer(secret))
+    assert other.status_code == 422 and other.get_json()["parameter"] == "method"
+    reference = rows_of(client.get("/api/v1/incidence.csv?method=w0", headers=bearer(secret)))
+    assert {r["method"] for r in reference} == {"w0"}
 
 
 @pytest.mark.parametrize("query, parameter", [

@@ -10,7 +10,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from reporting.extensions import db
-from reporting.models import MISSING_LOW_PRECISION, MISSING_NONE, MISSING_PRIVACY, IncidenceEstimate
+from reporting.models import MISSING_LOW_PRECISION, MISSING_NONE, MISSING_NOT_PUBLISHED, MISSING_PRIVACY, IncidenceEstimate
 from scheduler.aggregation import aggregate_week
 from scheduler.definitions import load_definitions
 from scheduler.disclosure import DisclosurePolicy, disclose_cell
@@ -39,7 +39,8 @@ def test_disclosure_rules() -> None:
     assert (few.active, few.cases, few.missing_reason) == (None, None, MISSING_PRIVACY)
     low = disclose_cell(99, 20, policy)
     assert (low.active, low.cases, low.incidence, low.missing_reason) == (99, None, None, MISSING_LOW_PRECISION)
-    assert disclose_cell(99, 2, policy).missing_reason == MISSING_PRIVACY  # privacy wins
+    # Too few active: reason 6 whatever the count, so the reason does not tell that a count is not 1..4.
+    assert disclose_cell(99, 2, policy).missing_reason == MISSING_LOW_PRECISION
     empty = disclose_cell(0, 0, policy)
     assert (empty.active, empty.incidence, empty.missing_reason) == (0, None, MISSING_LOW_PRECISION)
     assert disclose_cell(100, 0, policy).missing_reason == MISSING_NONE
@@ -77,7 +78,8 @@ def test_written_estimates_apply_disclosure(app: Flask) -> None:
         assert (ili.active, ili.cases, ili.incidence, ili.lower_95, ili.missing_reason) == (
             9, None, None, None, MISSING_PRIVACY)
         [small] = _rows(("region", "1084", "21-64", "female", "covid.ecdc"))  # 3 active
-        assert (small.active, small.cases, small.missing_reason) == (None, None, MISSING_PRIVACY)
+        # A region's age-by-sex cells are not published at all (scheduler.protection.published_cell).
+        assert (small.active, small.cases, small.missing_reason) == (None, None, MISSING_NOT_PUBLISHED)
         [empty] = _rows(("region", "1083", "all", "all", "covid.ecdc"))
         assert (empty.active, empty.cases, empty.missing_reason) == (0, None, MISSING_LOW_PRECISION)
     with app.app_context():  # default thresholds (5 and 100): the nation's 9 active are too few
@@ -145,7 +147,7 @@ def test_published_rows_carry_intervals_standardisation_participation_and_flags(
 
     with app.app_context():
         with db.engine.begin() as connection:
-            generate(connection, participants=1500, weeks=2, seed=9, end_week=W, today=W + dt.timedelta(days=6),
+            generate(connection, participants=4000, weeks=2, seed=9, end_week=W, today=W + dt.timedelta(days=6),
                      epidemic=Epidemic(covid_peak=0.2), show_progress=False)
         definitions = load_definitions(db.session, ["covid.ecdc", "any.symptom"])
         db.session.close()
@@ -170,7 +172,7 @@ def test_published_rows_carry_intervals_standardisation_participation_and_flags(
         band_row = _rows(("nation", "DK", "21-64", "all", "covid.ecdc"))[0]
         assert band_row.standardised_incidence is None and not band_row.public  # only 'all' rows, nation/region
         participation = {p.geo_code: p for p in db.session.scalars(select(ParticipationEstimate))}
-        assert participation["DK"].active == active and participation["DK"].registered >= 1400
+        assert participation["DK"].active == active and participation["DK"].registered >= 3800
         assert participation["DK"].response_rate == pytest.approx(active / participation["DK"].registered)
         assert participation["DK"].new_profiles is not None
         assert sum(participation[r].registered for r in ("1081", "1082", "1083", "1084", "1085")) == \
@@ -258,3 +260,4 @@ def test_registrations_are_counted_in_local_weeks(app: Flask, monkeypatch: pytes
     assert counts[week(1)][("region", "1084")] == (4, 0)
     assert counts[W].get(("region", "1081"), (0, 0)) == (0, 0) and counts[week(1)][("region", "1081")] == (1, 1)
     assert counts[week(1)][("nation", "DK")] == (5, 1)
+

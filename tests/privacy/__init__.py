@@ -1,0 +1,1 @@
+"""Privacy tests: an independent attacker on everything the service publishes (issue 11, item 2)."""
