@@ -951,30 +951,39 @@ def participation_rows(connection: Connection, counts: Mapping[dt.date, WeekCoun
     """Registered, active, new profiles and response rate per week and geography, disclosure-controlled.
 
     ``active`` is the w0 active count of (geography, all ages, all sexes) with exactly the suppression pattern
-    of the incidence table (so the two tables cannot be played against each other); registered and new
-    profiles get primary and complementary suppression over the nation = sum of regions margin.
+    of the incidence table (so the two tables cannot be played against each other); registered profiles get
+    primary and complementary suppression over the nation = sum of regions margin. New profiles follow from
+    registered(W) - registered(W-1) whenever nobody withdrew, so they are published exactly when both
+    registered counts are, and withheld with them otherwise (a withheld count of new profiles would be read
+    back from the two registered ones; issue 11).
     """
     weeks = sorted(counts)
-    registrations = count_registrations(connection, weeks, timezone)
+    previous = weeks[0] - dt.timedelta(weeks=1)
+    registrations = count_registrations(connection, [previous, *weeks], timezone)
     geographies = strata.geographies()
     nation, regions = geographies[0], geographies[1:]
     rows: dict[tuple[dt.date, str, str], dict[str, Any]] = {}
-    for week in weeks:
+
+    def registered_withheld(week: dt.date) -> tuple[dict[tuple[str, str], int], set[tuple[str, str]]]:
         registered = {geo: registrations[week].get(geo, (0, 0))[0] for geo in geographies}
+        small = {geo for geo, n in registered.items() if policy.is_small(n)}
+        withheld, _ = protect(registered, small, small, [(nation, tuple(regions))], room=policy.suppress_below)
+        return registered, withheld
+
+    _before, withheld_before = registered_withheld(previous)
+    for week in weeks:
+        registered, withheld = registered_withheld(week)
         new = {geo: registrations[week].get(geo, (0, 0))[1] for geo in geographies}
-        withheld = {}
-        for name, table in (("registered", registered), ("new", new)):
-            small = {geo for geo, n in table.items() if policy.is_small(n)}
-            withheld[name], _ = protect(table, small, small, [(nation, tuple(regions))])
         for geo in geographies:
             cell = (*geo, ALL, ALL)
             active = None if cell in disclosures[week].active_withheld else counts[week].active[cell]
-            reg = None if geo in withheld["registered"] else registered[geo]
-            fresh = None if geo in withheld["new"] else new[geo]
+            reg = None if geo in withheld else registered[geo]
+            fresh = None if geo in withheld or geo in withheld_before else new[geo]
             rate = active / reg if active is not None and reg else None
             reason = MISSING_PRIVACY if None in (active, reg, fresh) else MISSING_NONE
             rows[(week, *geo)] = {"registered": reg, "active": active, "new_profiles": fresh,
                                   "response_rate": rate, "missing_reason": reason}
+        withheld_before = withheld
     return rows
 
 

@@ -10,7 +10,8 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from reporting.extensions import db
-from reporting.models import MISSING_LOW_PRECISION, MISSING_NONE, MISSING_NOT_PUBLISHED, MISSING_PRIVACY, IncidenceEstimate
+from reporting.models import (MISSING_LOW_PRECISION, MISSING_NONE, MISSING_NOT_PUBLISHED, MISSING_PRIVACY,
+                              IncidenceEstimate)
 from scheduler.aggregation import aggregate_week
 from scheduler.definitions import load_definitions
 from scheduler.disclosure import DisclosurePolicy, disclose_cell
@@ -261,3 +262,31 @@ def test_registrations_are_counted_in_local_weeks(app: Flask, monkeypatch: pytes
     assert counts[W].get(("region", "1081"), (0, 0)) == (0, 0) and counts[week(1)][("region", "1081")] == (1, 1)
     assert counts[week(1)][("nation", "DK")] == (5, 1)
 
+
+
+def test_new_profiles_are_never_withheld_where_two_registered_counts_give_them(app: Flask) -> None:
+    """New profiles follow from registered(W) - registered(W-1) when nobody withdrew: they are published only
+    with both registered counts, so a withheld one cannot be read back from them (issue 11, participation)."""
+    from scheduler.aggregation import aggregate_weeks
+    from scheduler.synthetic import generate
+
+    from reporting.models import ParticipationEstimate
+
+    weeks = [W - dt.timedelta(weeks=k) for k in (3, 2, 1, 0)]
+    with app.app_context():
+        with db.engine.begin() as connection:  # small: regions with a handful of new sign-ups a week
+            generate(connection, participants=120, weeks=4, seed=3, end_week=W, today=W + dt.timedelta(days=6),
+                     show_progress=False)
+        definitions = load_definitions(db.session, ["covid.ecdc"])
+        db.session.close()
+        aggregate_weeks(weeks, definitions, ["w0"], DAY1 + dt.timedelta(days=21), config=app.config)
+        rows = {(r.week, r.geo_code): r for r in db.session.scalars(select(ParticipationEstimate))}
+    withheld_new = 0
+    for (monday, code), row in rows.items():
+        before = rows.get((monday - dt.timedelta(weeks=1), code))
+        if before is None:
+            continue
+        both_published = row.registered is not None and before.registered is not None
+        assert (row.new_profiles is not None) == both_published, (monday, code, row.registered, before.registered)
+        withheld_new += row.new_profiles is None
+    assert withheld_new  # the population is small enough for the rule to matter
