@@ -115,6 +115,8 @@ def reason_text(code: int) -> str:
         return _("deleted")
     if code == 6:
         return _("too few active participants")
+    if code == 7:
+        return _("not published at this level of detail")
     return _("unknown")  # 5, and any code we do not know
 
 
