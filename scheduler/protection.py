@@ -1,31 +1,32 @@
-"""Disclosure control of one week's linked tables, audited as an attacker would solve them (issue 11).
+"""Disclosure control of one week's linked published tables, audited as an attacker would solve them (issue 11).
 
-One week publishes many tables that share people: for every participation method an active table, and for every
-method and case definition a cases table, each over the same cells (geography x age band x sex with their
-margins). A reader knows more than the margins of each table:
+The export and the open data publish, for one week and one participation method, an active table and one cases
+table per case definition whose reference method it is (aggregation.publish_week calls ``protect_week`` once per
+method), over the same cells (``published_cell``: geography x age band, the nation's sexes, their margins). A
+reader knows more than the margins of each table:
 
 - every count is a whole number, 0 <= cases <= active in every cell, and a cell with 0 active has 0 cases;
 - definitions nest (``DEFINITION_NESTING``: a fever-and-cough case is a COVID-like case is an ECDC COVID case
-  is a case of "any symptom") and so do methods (``METHOD_NESTING``: whoever w0_3w counts, w0_if counts, and
-  whoever w0_if counts, w0 counts), cell by cell, for active participants and cases alike.
+  is a case of "any symptom"), cell by cell; so do methods (``METHOD_NESTING``), for callers that pass several.
 
-``protect_week`` therefore decides the withheld cells of all of a week's tables together:
+``protect_week`` therefore decides the withheld cells of all those tables together:
 
-1. Primary and low-precision withholding per table, as ``scheduler.disclosure.disclose_table`` decides it
-   (counts of 1-4 withheld; cases of cells with fewer than 100 active withheld), with its classic complementary
-   suppression and exact linear audit per table as the starting pattern.
-2. An audit of the whole week by linear programming (HiGHS): every count of the week is a variable; published
-   counts are fixed; the constraints are everything above. For every *sensitive* count (a withheld count whose
-   true value is 1 to 4) the audit computes the smallest and largest value consistent with what is published,
-   which is the interval an attacker with an LP or integer-programming solver can prove. The protection rule
-   (Statistics Netherlands' tau-ARGUS: every sensitive cell keeps a feasible interval at least as wide as its
-   protection level) asks that the interval contains the whole suppression range 1..4: a reader learns nothing
-   about the count beyond "fewer than five". For the cases of a cell whose active count is sensitive (1-4
-   people), the interval must contain at least two values, so nobody can read whether those few people were ill.
-3. A sensitive count whose interval is too narrow gets one more complement: the published count, among those
-   that share a margin, a nesting or a cases-active bound with it, that widens its interval (larger counts first,
-   since a complement can only give as much room as it has), and the audit repeats for that count. Withholding
-   more can only widen every interval, so counts that passed stay passed.
+1. Primary and low-precision withholding: an active count of 1-4 withholds its cell; a cell with fewer than
+   COVIDMETER_MIN_ACTIVE active withholds its cases (reason 6, whatever they are); a case count of 1-4 is
+   withheld (reason 3). Cells outside the published detail are withheld everywhere (reason 7).
+2. The classic complementary suppression and exact linear audit of ``scheduler.disclosure.protect`` per table
+   (cheap), preferring complements that have room for the whole protection range and are not headline cells.
+3. An audit of the whole week by linear programming (HiGHS): every count of the week is a column; published
+   counts are fixed, withheld ones free (>= 0); the rows are everything above. Every *sensitive* count (a withheld
+   count whose true value is 1 to 4) must be able to take every value of 1..4 (Statistics Netherlands'
+   tau-ARGUS: a feasible interval at least as wide as the protection level), so a reader learns nothing beyond
+   "fewer than five"; the cases of a cell with 1-4 active must be able to take two values (nobody reads whether
+   those few were ill) unless a published cell containing them shows 0 cases (a statement about a published
+   group of 100 or more). Programs that push every unproven count down or up at once settle most counts; the
+   rest get a program each.
+4. A sensitive count whose interval is too narrow gets a complement: of the published counts that hold its bound
+   (a reduced cost), the least costly to lose, and the audit looks again. Withholding more can only widen every
+   interval, so counts that passed stay passed.
 
 Tables of a week already published as final are ``frozen``: their published values and withheld cells are part
 of what the reader knows and cannot change; complements are taken from the other tables.
@@ -187,10 +188,6 @@ class _Audit:
     def withhold(self, key: Key) -> None:
         self.h.changeColBounds(self.column[key], 0.0, self.cap)
 
-    def publish(self, key: Key) -> None:
-        value = float(self.published[key])
-        self.h.changeColBounds(self.column[key], value, value)
-
     def bound(self, key: Key, sense: int) -> float:
         """The smallest (sense +1) or largest (sense -1) value of ``key`` consistent with the published counts;
         infinity when nothing bounds it from above."""
@@ -217,10 +214,6 @@ class _Audit:
         np.minimum(self.seen_low, x, out=self.seen_low)
         np.maximum(self.seen_high, x, out=self.seen_high)
         return sense * self.h.getInfo().objective_function_value
-
-    def solution(self) -> np.ndarray:
-        """The last optimum's values of every count."""
-        return np.asarray(self.h.getSolution().col_value)
 
     def push_all(self, keys: Sequence[Key], sense: int, limit: float, weights: Sequence[float] | None = None) -> None:
         """One program that moves every count of ``keys`` at once (down for sense +1; up to ``limit`` for -1, the
@@ -272,9 +265,6 @@ class _Audit:
                 if not _satisfied(need, self.seen_low[j], self.seen_high[j], policy):
                     return results[-1]
         return None if _satisfied(need, self.seen_low[j], self.seen_high[j], policy) else (1, self.seen_low[j])
-
-    def interval(self, key: Key) -> tuple[float, float]:
-        return self.bound(key, 1), self.bound(key, -1)
 
     def binding(self, key: Key, sense: int) -> list[tuple[float, Key]]:
         """The published counts that hold ``key``'s bound (sense as in ``bound``) where it is, with their
@@ -430,48 +420,12 @@ def protect_week(tables: WeekTables, relations: Sequence[Relation], policy: Disc
         else:
             privacy.add((key[1], key[2], key[3]))
 
-    rows_of: dict[Key, list[tuple[int, Mapping[Key, float]]]] = {}
-    for kind, table_rows in ((0, equal), (1, at_most)):
-        for row in table_rows:
-            for key in row:
-                rows_of.setdefault(key, []).append((kind, row))
-
-    def certified_locally(table: Sequence[Key], sensitive: Sequence[Key]) -> list[Key]:
-        """The sensitive counts of one table that a small program shows safe: the table's counts free where
-        withheld, every other count of the week fixed at its true value. Its points are points of the whole
-        week's program, so what it shows possible is possible (it can only understate an interval)."""
-        inside = set(table)
-        rows: dict[int, tuple[int, Mapping[Key, float]]] = {}
-        for key in table:
-            for kind, row in rows_of.get(key, ()):
-                rows[id(row)] = (kind, row)
-        keys = sorted({k for _kind, row in rows.values() for k in row} | inside, key=repr)
-        fixed = {k: values[k] for k in keys}
-        local = _Audit(keys, {k: published_values[k] if k in inside else fixed[k] for k in keys},
-                       {k for k in keys if k in inside and k in withheld},
-                       [row for kind, row in rows.values() if kind == 0],
-                       [row for kind, row in rows.values() if kind == 1],
-                       float(max(fixed.values()) + policy.suppress_below))
-        local.push_all(sensitive, 1, 0.0)
-        local.push_all(sensitive, -1, float(policy.suppress_below))
-        left = [key for key in sensitive
-                if local.short_side(key, _requirement(key, values, policy, small_active, zero_implied), values[key], policy)
-                is not None]
-        report.solves += local.solves
-        return left
-
-    by_table: dict[Key, list[Key]] = {}
-    for key in values:
-        by_table.setdefault(key[:-1], []).append(key)
     for keys, rows in _components(values, equal, at_most):
         sensitive = sorted((key for key in keys if key in withheld and key not in frozen
                             and _requirement(key, values, policy, small_active, zero_implied) is not None), key=repr)
         if not sensitive:
             continue
         report.sensitive += len(sensitive)
-        grouped: dict[Key, list[Key]] = {}
-        for key in sensitive:
-            grouped.setdefault(key[:-1], []).append(key)
         # No count exceeds the panel: a bound every reader may take, which keeps every linear program bounded.
         cap = float(max(values[key] for key in keys) + policy.suppress_below)
         audit = _Audit(keys, published_values, withheld, rows[0], rows[1], cap)
