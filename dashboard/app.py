@@ -429,7 +429,7 @@ def _timeseries(key: str | None, method: str | None, measure: str, codes: tuple[
     wanted = [queries.NATION_CODE, *[c for c in codes if c != queries.NATION_CODE]]
     estimates = queries.latest_estimates(queries.EstimateFilter(
         definition=definition, method=method, geo_codes=wanted, age_band=queries.ALL, sex=queries.ALL,
-        week_from=_date(week_from), week_to=_date(week_to)))
+        week_from=_date(week_from), week_to=_date(week_to), include_provisional=True))
     by_code = {g.code: g for g in _geographies()}
     series = [figures.Series(by_code[code], [e for e in estimates if e.geo_code == code])
               for code in wanted if code in by_code]
@@ -446,7 +446,7 @@ def _map(key: str | None, method: str | None, measure: str, week: str | None) ->
         return figures.map_figure(regions, {}, None, "", geojson_url=_regions_url())
     estimates = queries.latest_estimates(queries.EstimateFilter(
         definition=definition, method=method, geo_type=queries.REGION, week_from=selected, week_to=selected,
-        age_band=queries.ALL, sex=queries.ALL))
+        age_band=queries.ALL, sex=queries.ALL, include_provisional=True))
     title = _("By region, week %(week)s (%(measure)s)", week=format_iso_week(selected),
               measure=figures.measure_label(measure))
     return figures.map_figure(regions, {e.geo_code: e for e in estimates}, selected, title, measure,
@@ -470,7 +470,8 @@ def _breakdown(key: str | None, method: str | None, week: str | None, area: str 
     if definition is None or selected is None:
         return figures.breakdown_figure([], [], _("No week selected"))
     estimates = queries.latest_estimates(queries.EstimateFilter(
-        definition=definition, method=method, geo_codes=[geography.code], week_from=selected, week_to=selected))
+        definition=definition, method=method, geo_codes=[geography.code], week_from=selected, week_to=selected,
+        include_provisional=True))
     title = _("%(place)s, week %(week)s: crude incidence by age band and sex", place=figures.geo_name(geography),
               week=format_iso_week(selected))
     return figures.breakdown_figure(estimates, _age_bands(), title)
@@ -499,7 +500,7 @@ def _csv_for(which: str, state: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if definition is None:
         return export.write_csv([]), query
     selected = _date(state.get("week"))
-    base = {"definition": definition, "method": state.get("method")}
+    base = {"definition": definition, "method": state.get("method"), "include_provisional": True}
     if which == "timeseries":
         codes = [queries.NATION_CODE, *state.get("regions", [])]
         where = queries.EstimateFilter(**base, geo_codes=codes, age_band=queries.ALL, sex=queries.ALL,

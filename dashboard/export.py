@@ -90,7 +90,7 @@ class ExportQuery:
         return queries.EstimateFilter(definition=self.definition, method=self.method, geo_type=self.geo_type,
                                       geo_codes=self.geo_codes, week_from=self.week_from,
                                       week_to=self.week_to, age_band=self.age_band, sex=self.sex,
-                                      as_of=self.as_of, public_only=self.public_only, final_only=True)
+                                      as_of=self.as_of, public_only=self.public_only)
 
 
 def _invalid(parameter: str, detail: str, status: int = 400) -> ProblemError:

@@ -68,7 +68,9 @@ class EstimateFilter:
     sex: str | None = None
     as_of: dt.date | None = None  # newest issue on or before this date
     public_only: bool = False  # only cells that pass the public (open data) disclosure rules
-    final_only: bool = False  # only each week's final issue: what the export and the open data publish
+    # Staff views only: the newest issue, provisional or final. By default a filter reads what is published
+    # outside the service, each week's one final issue, so a new export path cannot serve more by mistake.
+    include_provisional: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,8 @@ def latest_estimates(where: EstimateFilter) -> list[Estimate]:
         if value is not None:
             present.append(name)
             params[name] = list(value) if name == "geo_codes" else value
-    statement = _latest_estimates_statement(tuple(present), where.public_only, where.final_only or where.public_only)
+    statement = _latest_estimates_statement(tuple(present), where.public_only,
+                                            not where.include_provisional or where.public_only)
     return [Estimate(*row) for row in db.session.execute(statement, params)]
 
 

@@ -39,10 +39,17 @@ def test_as_of_serves_the_figures_published_then(client: FlaskClient, api_token:
 
 def test_provisional_issues_are_never_exported(client: FlaskClient, api_token: Token,
                                                publish: Callable[..., None]) -> None:
-    publish([estimate(WEEK1, "DK", incidence=0.02, final=False)])
-    secret = api_token()
-    for path in ("/api/v1/incidence.csv", "/api/v1/open/incidence.csv"):
-        assert rows_of(client.get(path, headers=bearer(secret))) == []
+    """Every path of the export's OpenAPI document, in every format: a provisional issue is served by none."""
+    publish([estimate(WEEK1, "DK", incidence=0.02, cases=20, final=False)])
+    secret = api_token(scopes="export:read influenzanet:read")
+    paths = [path for path in client.get("/api/v1/openapi.json").get_json()["paths"]
+             if not path.endswith(("openapi.json", "/docs"))]
+    assert {"/api/v1/incidence.csv", "/api/v1/influenzanet.csv", "/api/v1/open/incidence.json"} <= set(paths)
+    for path in paths:
+        response = client.get(path, headers=bearer(secret))
+        assert response.status_code == 200, (path, response.get_data(as_text=True))
+        body = response.get_data(as_text=True)
+        assert "2026-W02" not in body and "202602" not in body and "0.02" not in body, (path, body[:300])
 
 
 def test_method_age_band_and_sex(client: FlaskClient, api_token: Token, publish: Callable[..., None]) -> None:

@@ -32,6 +32,17 @@ def test_newest_issue_per_key_only(app: Flask, publish: Callable[..., None]) -> 
         assert queries.latest_estimates(queries.EstimateFilter(definition, week_from=WEEK2))[0].week == WEEK2
 
 
+def test_staff_views_see_provisional_issues_and_nothing_else_does(app: Flask, publish: Callable[..., None]) -> None:
+    publish([estimate(WEEK1, "DK", incidence=0.010, issue=dt.date(2026, 1, 20)),
+             estimate(WEEK1, "DK", incidence=0.015, issue=dt.date(2026, 1, 27), final=False)])
+    with app.test_request_context():
+        definition = queries.case_definition("covid.ecdc")
+        assert definition is not None
+        staff = queries.latest_estimates(queries.EstimateFilter(definition, include_provisional=True))
+        published = queries.latest_estimates(queries.EstimateFilter(definition))
+        assert [r.incidence for r in staff] == [0.015] and [r.incidence for r in published] == [0.010]
+
+
 def test_definitions_and_geographies(app: Flask) -> None:
     with app.test_request_context():
         keys = [d.key for d in queries.case_definitions()]
