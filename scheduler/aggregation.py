@@ -720,10 +720,16 @@ def publish_week(counts: WeekCounts, definitions: Sequence[CompiledDefinition], 
     hidden = frozenset(cell for cell in counts.active if not published_cell(cell))
     reference = [i for i, d in enumerate(definitions) if d.default_method == method.key]
     others = [i for i in range(len(definitions)) if i not in reference]
+    # The method's active counts as a final issue of this week already published them: a definition published
+    # later is decided and shown with the same ones, or the two would differ by whoever withdrew in between.
+    shown_active = dict(counts.active)
+    for key, value in (frozen or {}).items():
+        if key[0] == "active" and value is not None:
+            shown_active[key[2]] = value
     parts: dict[int, tuple[TableDisclosure, int]] = {}
     active_withheld = None
     if reference:
-        tables = WeekTables({method.key: counts.active}, {method.key: [counts.cases[i] for i in reference]},
+        tables = WeekTables({method.key: shown_active}, {method.key: [counts.cases[i] for i in reference]},
                             [definitions[i].key for i in reference])
         try:
             joint = protect_week(tables, relations, policy, frozen)[method.key]
@@ -734,7 +740,7 @@ def publish_week(counts: WeekCounts, definitions: Sequence[CompiledDefinition], 
             joint = TableDisclosure(every, tuple(every for _ in reference), tuple(every for _ in reference))
         active_withheld = joint.active_withheld
         parts.update({i: (joint, n) for n, i in enumerate(reference)})
-    rest = disclose_table(counts.active, [counts.cases[i] for i in others], relations, policy, active_withheld,
+    rest = disclose_table(shown_active, [counts.cases[i] for i in others], relations, policy, active_withheld,
                           hidden)
     parts.update({i: (rest, n) for n, i in enumerate(others)})
     disclosure = TableDisclosure(
@@ -744,7 +750,7 @@ def publish_week(counts: WeekCounts, definitions: Sequence[CompiledDefinition], 
     for i, d in enumerate(definitions):
         cases = counts.cases[i]
         rows: dict[tuple[str, str, str, str], PublishedValues] = {}
-        for cell, active in counts.active.items():
+        for cell, active in shown_active.items():
             rows[cell] = published(active, cases[cell], disclosure.reason(cell, i),
                                    cell in disclosure.active_withheld, policy.level)
         for (geo_type, geo_code, band, sex), values in list(rows.items()):
@@ -753,9 +759,9 @@ def publish_week(counts: WeekCounts, definitions: Sequence[CompiledDefinition], 
             strata_cells = [(geo_type, geo_code, b.label, sex) for b in strata.bands]
             # Only when every band is published: the standardised rate and the crude total would otherwise let
             # a reader solve for withheld band counts.
-            if all(rows[c].missing_reason == MISSING_NONE and counts.active[c] > 0 for c in strata_cells):
+            if all(rows[c].missing_reason == MISSING_NONE and shown_active[c] > 0 for c in strata_cells):
                 adjusted = standardised_rate([cases[c] for c in strata_cells],
-                                             [counts.active[c] for c in strata_cells], weights, policy.level)
+                                             [shown_active[c] for c in strata_cells], weights, policy.level)
                 rows[(geo_type, geo_code, band, sex)] = replace(
                     values, standardised_incidence=adjusted.rate, standardised_lower_95=adjusted.lower,
                     standardised_upper_95=adjusted.upper)

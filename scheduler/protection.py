@@ -375,13 +375,20 @@ def protect_week(tables: WeekTables, relations: Sequence[Relation], policy: Disc
     for method in tables.active:
         prefixes = [("active", method)] + [("cases", method, i) for i in range(len(tables.definitions))]
         for prefix in prefixes:
+            if all((*prefix, cell) in frozen for cell in cells):
+                continue  # published as final already: nothing of it can change
             table = {cell: values[(*prefix, cell)] for cell in cells}
             unknown = {cell for cell in cells if (*prefix, cell) in withheld}
-            sensitive_cells = {cell for cell in unknown if policy.is_small(table[cell])}
+            sensitive_cells = {cell for cell in unknown if policy.is_small(table[cell])
+                               and (*prefix, cell) not in frozen}
             if not sensitive_cells:
                 continue
-            grown, _ = protect(table, unknown, sensitive_cells, relations,
-                               lambda cell, prefix=prefix: (*prefix, cell) not in frozen, room=policy.suppress_below)
+            try:
+                grown, _ = protect(table, unknown, sensitive_cells, relations,
+                                   lambda cell, prefix=prefix: (*prefix, cell) not in frozen,
+                                   room=policy.suppress_below)
+            except RuntimeError:
+                continue  # frozen neighbours leave this step nothing to withhold: the audit below decides
             for cell in grown - unknown:
                 key = (*prefix, cell)
                 withheld.add(key)

@@ -290,3 +290,35 @@ def test_new_profiles_are_never_withheld_where_two_registered_counts_give_them(a
         assert (row.new_profiles is not None) == both_published, (monday, code, row.registered, before.registered)
         withheld_new += row.new_profiles is None
     assert withheld_new  # the population is small enough for the rule to matter
+
+
+def test_a_final_week_is_never_revised_and_a_later_definition_joins_it(app: Flask) -> None:
+    """Final issues stand (a withdrawal since changes nothing published), and a definition published for the
+    week later is protected with the final tables taken as known (scheduler.protection, ``frozen``)."""
+    from scheduler.aggregation import aggregate_weeks
+    from scheduler.synthetic import generate
+
+    from reporting.accounts.data_rights import withdraw
+    from reporting.models import Account
+
+    final_day = W + dt.timedelta(days=14)
+    with app.app_context():
+        with db.engine.begin() as connection:
+            generate(connection, participants=800, weeks=2, seed=5, end_week=W, today=W + dt.timedelta(days=6),
+                     show_progress=False)
+        covid = load_definitions(db.session, ["covid.ecdc"])
+        both = load_definitions(db.session, ["covid.ecdc", "cli"])
+        db.session.close()
+        aggregate_weeks([W], covid, ["w0"], final_day, config=app.config)
+        before = {(r.geo_code, r.age_band, r.sex): (r.active, r.cases, r.issue)
+                  for r in db.session.scalars(select(IncidenceEstimate).where(IncidenceEstimate.final.is_(True)))}
+        assert before and all(issue == final_day for _a, _c, issue in before.values())
+        withdraw(db.session.scalars(select(Account.id)).first(), channel="web")
+        aggregate_weeks([W], both, ["w0"], final_day + dt.timedelta(days=7), config=app.config)
+        rows = list(db.session.scalars(select(IncidenceEstimate).where(IncidenceEstimate.final.is_(True))))
+    after = {(r.geo_code, r.age_band, r.sex): (r.active, r.cases, r.issue)
+             for r in rows if r.definition_key == "covid.ecdc"}
+    assert after == before  # the final issue stands
+    cli = [r for r in rows if r.definition_key == "cli"]
+    assert cli and all(r.issue == final_day + dt.timedelta(days=7) for r in cli)
+    assert all(r.active == before[(r.geo_code, r.age_band, r.sex)][0] or r.active is None for r in cli)
