@@ -11,13 +11,27 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from .config import load_config
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """JSON bodies nested deeper than Python's recursion limit (a 2 KB body of 1,000 brackets) are malformed
+    JSON like any other: ``request.get_json(silent=True)`` gives None and the endpoint answers 400, instead of a
+    RecursionError escaping as a 500 (issue 12)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError as exc:
+            raise ValueError("JSON nested too deeply") from exc
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the reporting app. ``wsgi.create_app`` composes it with the scheduler and the dashboard."""
     app = Flask(__name__, instance_relative_config=True)
+    app.json = BoundedJSONProvider(app)
     app.config.update(load_config(app.instance_path, test_config))
     register_logging(app)
     register_extensions(app)

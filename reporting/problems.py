@@ -70,15 +70,21 @@ def register_error_handlers(app: Flask) -> None:
     def _http(error: HTTPException) -> Any:
         status = error.code or 500
         if wants_json():
-            return problem(status, error.name, error.description)
-        messages = {
-            404: _("We could not find that page."),
-            403: _("You do not have access to this page."),
-            405: _("That action is not possible here."),
-            413: _("What you sent was too large."),
-        }
-        return render_template("error.html", status=status,
-                               message=messages.get(status, error.name)), status
+            response = problem(status, error.name, error.description)
+        else:
+            messages = {
+                404: _("We could not find that page."),
+                403: _("You do not have access to this page."),
+                405: _("That action is not possible here."),
+                413: _("What you sent was too large."),
+            }
+            response = app.make_response((render_template("error.html", status=status,
+                                                          message=messages.get(status, error.name)), status))
+        # The headers the error itself carries (Allow on a 405, as RFC 9110 asks), but not its content type.
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Any:

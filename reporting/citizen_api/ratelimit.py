@@ -8,7 +8,8 @@ presented token's key) calls ``count``: one increment in the storage Flask-Limit
 its key prefix, under the key Flask-Limiter's ``@limiter.limit`` uses, and with the arithmetic of its
 default strategy, the fixed window (a window opens with its first hit and lasts one period; a hit past the
 limit is refused; the app refuses to start with another strategy configured). A spent limit is a 429
-problem document, and every counted response carries Flask-Limiter's headers (``X-RateLimit-Limit``, ``-Remaining``, ``-Reset`` and ``Retry-After``).
+problem document, and every counted response carries Flask-Limiter's headers (``X-RateLimit-Limit``, ``-Remaining``
+and ``-Reset``; ``Retry-After`` on a refused one only).
 
 Why not ``@limiter.limit`` here: for one decorated view Flask-Limiter resolves and evaluates limits twice
 (in its ``before_request`` hook and in the decorator) and reads the window back from the storage for the
@@ -109,5 +110,8 @@ def add_headers(response: Response) -> Response:
     response.headers.extend([("X-RateLimit-Limit", str(counted.limit.item.amount)),
                              ("X-RateLimit-Remaining", str(counted.remaining)),
                              ("X-RateLimit-Reset", str(reset_at))])
-    response.headers.set("Retry-After", str(int(reset_at - time.time())))
+    # Retry-After only where it asks the client to wait, a refused request (RFC 9110: 429, 503), and never over a
+    # 503's own short one (an outage recovers in a second or two, not when the rate window ends: issue 12).
+    if response.status_code == 429 and "Retry-After" not in response.headers:
+        response.headers.set("Retry-After", str(max(1, int(reset_at - time.time()))))
     return response
