@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-_ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$", re.ASCII)  # not other scripts' digits
 
 
 def monday_of(day: dt.date) -> dt.date:

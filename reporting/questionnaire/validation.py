@@ -32,7 +32,8 @@ from flask_babel import gettext as _
 from . import conditions
 from .definition import Question, Questionnaire, Rule, local
 
-_DMY = re.compile(r"^(\d{1,2})[.\-/ ](\d{1,2})[.\-/ ](\d{4})$")
+# ASCII digits only: \d alone also matches other scripts' digits (١٩٨٠), which nobody here types on purpose.
+_DMY = re.compile(r"^(\d{1,2})[.\-/ ](\d{1,2})[.\-/ ](\d{4})$", re.ASCII)
 
 
 @dataclass
@@ -134,7 +135,7 @@ def _parse(question: Question, values: list[str], lang: str) -> Any:
         return parse_date(text)
     # year, number
     cleaned = text.replace(" ", "").replace("\u00a0", "")
-    if not re.fullmatch(r"[+-]?\d{1,9}", cleaned):
+    if not re.fullmatch(r"[+-]?[0-9]{1,9}", cleaned):
         if question.type == "year":
             raise _Invalid(_("Enter a year with four digits, for example 1980."))
         raise _Invalid(_("Enter a whole number."))

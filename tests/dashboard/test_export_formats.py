@@ -72,7 +72,8 @@ def test_method_age_band_and_sex(client: FlaskClient, api_token: Token, publish:
 @pytest.mark.parametrize("query, parameter", [
     ("method=w9", "method"), ("age_band=90-99", "age_band"), ("sex=unknown", "sex"),
     ("as_of=2026-02-30", "as_of"), ("as_of=yesterday", "as_of"), ("as_of=20260101", "as_of"),
-    ("geo=DK&geo=1084", "geo"), ("definition=" + "x" * 300, "definition"), ("geo=%00", "geo")])
+    ("geo=DK&geo=1084", "geo"), ("definition=" + "x" * 300, "definition"), ("geo=%00", "geo"),
+    ("from=\u0662\u0660\u0662\u0666-W01", "from")])  # digits of another script
 def test_new_parameters_refuse_bad_values(client: FlaskClient, api_token: Token, query: str,
                                           parameter: str) -> None:
     response = client.get(f"/api/v1/incidence.json?{query}", headers=bearer(api_token()))

@@ -206,6 +206,10 @@ def test_years_and_numbers(sample: Any, en: None) -> None:
     base = {"colours": "blue", "pet": "dog"}
     assert check(sample, {**base, "born": "1980"}).answers["born"] == 1980
     assert check(sample, {**base, "born": "80x"}).errors["born"] == "Enter a year with four digits, for example 1980."
+    # Digits of other scripts are not what a Danish user types: refused with the same message (issue 12).
+    for other in ("\u0661\u0669\u0668\u0660", "１９８０", "\u0967\u096f\u096e\u0966"):
+        assert check(sample, {**base, "born": other}).errors["born"] == \
+            "Enter a year with four digits, for example 1980."
     assert check(sample, {**base, "born": "1899"}).errors["born"] == "Enter a year no earlier than 1900."
     assert check(sample, {**base, "born": "2027"}).errors["born"] == "Enter a year no later than 2026."
     assert check(sample, {**base, "born": "2010"}).ok
