@@ -7,7 +7,8 @@ reader knows more than the margins of each table:
 
 - every count is a whole number, 0 <= cases <= active in every cell, and a cell with 0 active has 0 cases;
 - definitions nest (``DEFINITION_NESTING``: a fever-and-cough case is a COVID-like case is an ECDC COVID case
-  is a case of "any symptom"), cell by cell; so do methods (``METHOD_NESTING``), for callers that pass several.
+  is a case of "any symptom"), cell by cell. (Methods nest too, w0_3w within w0_if within w0, but only one
+  method of each definition is published, so no reader has two of them to set against each other.)
 
 ``protect_week`` therefore decides the withheld cells of all those tables together:
 
@@ -53,8 +54,6 @@ log = logging.getLogger(__name__)
 # imply it; tests/scheduler/test_protection.py checks each claim on random reports with the reference rules).
 DEFINITION_NESTING = (("fever.cough", "cli"), ("cli", "covid.ecdc"), ("covid.ecdc", "any.symptom"),
                       ("ari", "any.symptom"), ("ili.ecdc", "any.symptom"), ("covid.menni2020", "any.symptom"))
-# (inner, outer): whoever the inner method counts as active (or as a case) in a cell, the outer one counts too.
-METHOD_NESTING = (("w0_3w", "w0_if"), ("w0_if", "w0"))
 
 Key = tuple[Any, ...]  # ("active", method, cell) or ("cases", method, definition index, cell)
 TOLERANCE = 1e-6
@@ -96,7 +95,7 @@ class AuditReport:
 def linked_constraints(tables: WeekTables, relations: Sequence[Relation]
                        ) -> tuple[list[dict[Key, float]], list[dict[Key, float]]]:
     """The reader's knowledge as linear rows over the week's counts: equalities (margins) and '<= 0' rows
-    (cases <= active, nesting of definitions and methods)."""
+    (cases <= active, the nesting of definitions)."""
     equal: list[dict[Key, float]] = []
     at_most: list[dict[Key, float]] = []
     methods = list(tables.active)
@@ -116,13 +115,6 @@ def linked_constraints(tables: WeekTables, relations: Sequence[Relation]
                 if inner in index and outer in index:
                     at_most.append({("cases", method, index[inner], cell): 1.0,
                                     ("cases", method, index[outer], cell): -1.0})
-    for inner, outer in METHOD_NESTING:
-        if inner not in tables.active or outer not in tables.active:
-            continue
-        for cell in tables.active[inner]:
-            at_most.append({("active", inner, cell): 1.0, ("active", outer, cell): -1.0})
-            for i in range(len(tables.definitions)):
-                at_most.append({("cases", inner, i, cell): 1.0, ("cases", outer, i, cell): -1.0})
     return equal, at_most
 
 
@@ -161,7 +153,6 @@ class _Audit:
                  cap: float) -> None:
         self.keys = list(keys)
         self.column = {key: j for j, key in enumerate(self.keys)}
-        self.published = published
         self.solves = 0
         h = _solver()
         h.setOptionValue("presolve", "off")
