@@ -69,6 +69,16 @@ def register_security(app: Flask) -> None:
     app.session_interface = CookieSessionInterface()
     app.before_request(authz.enforce)
     headers.init_app(app)
+    proxies = app.config["COVIDMETER_TRUSTED_PROXIES"]
+    if proxies:
+        # Behind a TLS-terminating proxy: the client's address (rate limits, session records), scheme
+        # (request.is_secure, CSRF's referrer check on HTTPS, external URLs) and host come from the
+        # X-Forwarded-* headers that the last ``proxies`` hops set; anything further left is the client's own
+        # claim and ignored (Werkzeug's ProxyFix).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies,  # type: ignore[method-assign]
+                                x_port=proxies)
 
 
 def register_i18n(app: Flask) -> None:

@@ -54,6 +54,9 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "LOGIN_TOKEN_MINUTES": (int, 15),
     "SESSION_HOURS": (int, 12),
     "SECURE_COOKIES": (_bool, None),  # default: on in production
+    # How many reverse proxies in front of the app set X-Forwarded-For/-Proto/-Host/-Port (a TLS-terminating
+    # load balancer: 1). 0 trusts none: the headers are ignored, so nobody can forge a client address.
+    "TRUSTED_PROXIES": (int, 0),
     # Epidemiology and disclosure control.
     "SUPPRESS_BELOW": (int, 5),  # counts 1..SUPPRESS_BELOW-1 are suppressed
     "MIN_ACTIVE": (int, 100),  # estimates from fewer active participants are withheld
@@ -129,6 +132,13 @@ def load_config(instance_path: str | os.PathLike[str], overrides: Mapping[str, A
 
     if config[PREFIX + "SECURE_COOKIES"] is None:
         config[PREFIX + "SECURE_COOKIES"] = production
+    if config[PREFIX + "TRUSTED_PROXIES"] < 0:
+        raise ConfigurationError("COVIDMETER_TRUSTED_PROXIES must be 0 (no proxy) or the number of proxies in front")
+    if production and not config[PREFIX + "BASE_URL"].startswith("https://"):
+        config.setdefault("COVIDMETER_WARNINGS", []).append(
+            "production mode with COVIDMETER_BASE_URL not on https://: login links would travel in the clear")
+    if config[PREFIX + "BASE_URL"].startswith("https://"):
+        config.setdefault("PREFERRED_URL_SCHEME", "https")
     if production:
         config[PREFIX + "DEV_OUTBOX"] = False
     elif config[PREFIX + "DEV_OUTBOX"] is None:

@@ -12,6 +12,11 @@ replaces connections before they get old enough to meet a timeout that closes th
 the place of SQLAlchemy's ``pool_pre_ping``, which costs a round trip to the server on every checkout,
 that is on every request. If a connection still dies under a statement, SQLAlchemy invalidates the pool
 and the error is answered as 503, "try again" (``reporting.problems``).
+
+``unavailable`` says whether an error means "the database cannot serve this now, the same request will do
+later": the server is down, starting, shutting down or refusing connections, the connection was lost, the
+server is out of connections, a statement or lock timed out, a transaction lost a serialization race, or SQLite's
+writer was busy. Every route answers those with 503 and a short ``Retry-After``; any other error is a bug (500).
 """
 
 from __future__ import annotations
@@ -26,6 +31,26 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+
+# The Retry-After of a 503 while the database is away: PostgreSQL is back 1-2 s after a restart
+# (docs/reliability.md), so a client told to wait 2 s is rarely told twice.
+RETRY_AFTER_SECONDS = 2
+
+# SQLSTATE classes and codes of PostgreSQL errors that pass by themselves (PostgreSQL's errcodes, appendix A):
+# 08 connection exception, 53 insufficient resources (too many connections, out of memory, disk full), 57P01-05
+# operator intervention (admin or crash shutdown, cannot connect now, idle session timeout), 57014 query
+# canceled (statement_timeout), 55P03 lock not available (lock_timeout), 40001 serialization failure,
+# 40P01 deadlock detected. None of them says anything is wrong with the request.
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57P0")
+_TRANSIENT_SQLSTATES = frozenset({"57014", "55P03", "40001", "40P01"})
+# SQLite's messages for a busy or unreachable database file.
+_SQLITE_TRANSIENT = ("database is locked", "database table is locked", "unable to open database file",
+                     "disk i/o error")
+
+
+class Busy(Exception):
+    """Work refused for a reason that passes (the same request will do shortly): answered 503 with Retry-After."""
+
 
 # Seconds after which a pooled connection is replaced rather than reused (a connection idle for longer
 # may have been closed silently by a firewall, a load balancer or PgBouncer).
@@ -105,6 +130,55 @@ def driver_autocommit(engine: Engine) -> Iterator[Any]:
         raise
     finally:
         fairy.close()
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether ``error`` (or an error it was raised from) means the database cannot serve now but will
+    shortly, so the request should be answered 503 "try again" rather than 500 (see the module docstring)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (Busy, DisconnectionError)):
+            return True
+        if isinstance(current, DBAPIError):
+            if current.connection_invalidated:
+                return True
+            if current.orig is not None and _transient_driver_error(current.orig):
+                return True
+        elif _transient_driver_error(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _transient_driver_error(error: BaseException) -> bool:
+    module = type(error).__module__.split(".", 1)[0]
+    if module == "psycopg":
+        import psycopg
+
+        if not isinstance(error, psycopg.Error):
+            return False
+        sqlstate = getattr(error, "sqlstate", None)
+        if sqlstate is None:
+            # No SQLSTATE: the server never answered (refused, reset, closed, timed out), or the connection is
+            # closed on our side. Only OperationalError means that; a ProgrammingError without one is a bug.
+            return isinstance(error, psycopg.OperationalError)
+        return sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES) or sqlstate in _TRANSIENT_SQLSTATES
+    if module in ("sqlite3", "_sqlite3"):
+        import sqlite3
+
+        return isinstance(error, sqlite3.OperationalError) and str(error).lower().startswith(_SQLITE_TRANSIENT)
+    return False
+
+
+def sqlite_snapshot_busy(error: BaseException) -> bool:
+    """SQLite refused a transaction that read and then wrote because another connection committed meanwhile
+    ("database is locked" at once, whatever the busy timeout): the same work, started again, will do."""
+    import sqlite3
+
+    orig = getattr(error, "orig", error)
+    return isinstance(orig, sqlite3.OperationalError) and "database is locked" in str(orig)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

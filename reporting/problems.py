@@ -14,9 +14,9 @@ from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
+from .db import RETRY_AFTER_SECONDS, unavailable
 from .logredact import redact
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Any:
+        if unavailable(error):
+            return _unavailable(error)
         reference = secrets.token_hex(4)
         log.exception("unhandled error %s on %s %s", reference, request.method, redact(request.path))
         if wants_json():
@@ -95,19 +97,22 @@ def register_error_handlers(app: Flask) -> None:
         return render_template("error.html", status=500, reference=reference,
                                message=_("Something went wrong on our side. Please try again in a moment.")), 500
 
-    @app.errorhandler(DBAPIError)
-    def _database(error: DBAPIError) -> Any:
-        if not error.connection_invalidated:
-            return _unexpected(error)
-        # The connection died under a statement (the database restarted or the network dropped it); the
-        # pool has been refreshed, and the transaction rolled back, so the same request can simply be sent
-        # again (a report's submission id makes a repeated POST harmless).
-        log.warning("database connection lost on %s %s: %s", request.method, redact(request.path), error.orig)
+    def _unavailable(error: Exception) -> Any:
+        # The database is away (restarting, refusing, out of connections) or the work lost a race that passes;
+        # the transaction was rolled back and nothing was stored, so the same request can simply be sent again
+        # (a report's submission id makes a repeated POST harmless). One line in the log, no traceback: an
+        # outage makes many of these, and /readyz already tells the load balancer.
+        cause = getattr(error, "orig", None) or error
+        log.warning("database unavailable on %s %s: %s: %s", request.method, redact(request.path),
+                    type(cause).__name__, redact(str(cause).splitlines()[0] if str(cause) else ""))
         if wants_json():
-            response = problem(503, "Service Unavailable", "The database connection was lost. Please try again.")
+            response = problem(503, "Service Unavailable",
+                               "The service cannot reach its database just now. Nothing was stored; "
+                               f"please send the same request again in {RETRY_AFTER_SECONDS} seconds.")
         else:
             response = app.make_response((render_template(
-                "error.html", status=503, message=_("Something went wrong on our side. Please try again in a moment.")),
-                503))
-        response.headers["Retry-After"] = "1"
+                "error.html", status=503,
+                message=_("The service is unavailable for a moment. Nothing was saved. Please try again in a "
+                          "few seconds.")), 503))
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response

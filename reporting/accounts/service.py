@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -54,12 +55,29 @@ class PendingLink:
     expires_at: dt.datetime
 
 
+# What may stand before the @ besides letters and digits: what mail providers let people choose (Gmail,
+# Outlook, the Danish ISPs: dot, underscore, hyphen, plus for sub-addresses, and the apostrophe of O'Brien).
+# RFC 5322 also allows ! # $ % & * / = ? ^ ` { | } ~, but nobody types those into an address of their own; they
+# turn up as percent-encoded or pasted garbage (``a%ff%fe@...``, a mangled byte-order mark), and an address
+# that cannot be delivered would lock its owner out of the login link. docs/citizen-and-questionnaires.md.
+_LOCAL_PART_PUNCTUATION = frozenset(".-_+'")
+
+
 def normalise_email(address: str) -> str:
-    """Lower-cased and checked for syntax (no DNS look-up, so it works offline and in tests)."""
+    """Lower-cased and checked (no DNS look-up, so it works offline and in tests): the syntax by
+    email-validator (internationalised addresses such as søren@æble.dk included), then the part before the
+    @ to letters, ASCII digits and ``_LOCAL_PART_PUNCTUATION``, each character as typed (no full-width or
+    other compatibility forms). A refusal names the character."""
     try:
         checked = validate_email((address or "").strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidEmail(_("Enter an e-mail address like name@example.dk.")) from exc
+    for character in checked.local_part:
+        allowed = (character in _LOCAL_PART_PUNCTUATION or "0" <= character <= "9"
+                   or (character.isalpha() and unicodedata.normalize("NFKC", character) == character))
+        if not allowed:
+            raise InvalidEmail(_("An e-mail address cannot contain “%(character)s”. Check the address and try again.",
+                                 character=character))
     return checked.normalized.lower()
 
 

@@ -28,8 +28,9 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import Connection, bindparam, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
+from ..db import Busy, sqlite_snapshot_busy
 from ..extensions import db
 from ..models import Municipality, Profile, ReportRevision, ReportSubmission, WeeklyReport, utcnow
 from ..questionnaire import Questionnaire, to_columns
@@ -42,6 +43,10 @@ NOT_ANSWER_COLUMNS = frozenset({
     "id", "profile_id", "week", "submitted_at", "revision", "questionnaire_version", "answers", "region_code",
     "municipality_code", "sex", "birth_year", "age_years", "onset_date", "onset_week"})
 SUBMISSION_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+# How many times a submission refused by a unique key (or, on SQLite, by a writer that committed first) looks
+# again for what the other request stored. Each refusal means another request committed meanwhile, so one more
+# pass nearly always finds it; after these the request answers 503 "try again" (``Busy``), never 500.
+LOOKING_PASSES = 5
 
 
 class ProfileNotFound(LookupError):
@@ -132,32 +137,39 @@ def submit_report(*, profile_id: str, submission_id: str, questionnaire: Questio
     if only_week is not None and current_week(now) != only_week:
         raise WeekClosed(only_week)
     digest = body_hash(profile_id, questionnaire, answers)
-    optimistic = (True, False)  # first without looking for earlier submissions, then looking
+    passes = [False] * LOOKING_PASSES
     if session_hash is not None:
         if db.engine.dialect.name == "postgresql":
             try:
                 return _first_report_for_session(session_hash, profile_id, submission_id, questionnaire, answers,
                                                  digest, now)
             except db.engine.dialect.loaded_dbapi.IntegrityError:
-                optimistic = (False,)  # the week has a report or the id was used: the general path looks
+                pass  # the week has a report or the id was used: the general path looks
+        else:
+            passes.insert(0, True)
         account_id = db.session.connection().execute(
             _LIVE_SESSION, {"session_hash": session_hash, "now": now}).scalar_one_or_none()
         if account_id is None:
             db.session.rollback()
             raise NotSignedIn()
-    for first_try in optimistic:
+    else:
+        passes.insert(0, True)
+    for attempt, first_try in enumerate(passes):
         try:
             # First optimistically (a new submission id, the common case: no look-up of earlier submissions);
-            # if the id or the week is taken, the unique keys refuse it and the second attempt looks.
+            # if the id or the week is taken, the unique keys refuse it and the next pass looks. A looking pass
+            # is refused too when a concurrent request with the same id (or for the same week) committed while
+            # this one waited for the report's row: then the next pass finds what that one stored.
             result = _submit(account_id, profile_id, submission_id, questionnaire, answers, digest, now,
                              look_for_previous=not first_try)
             db.session.commit()
             return result
-        except IntegrityError:
-            # The submission id was used before, or a concurrent request stored the same week first.
+        except (IntegrityError, OperationalError) as exc:
             db.session.rollback()
-            if not first_try:
+            if isinstance(exc, OperationalError) and not sqlite_snapshot_busy(exc):
                 raise
+            if attempt == len(passes) - 1:
+                raise Busy("the report's week kept changing under this submission") from exc
     raise AssertionError("unreachable")
 
 

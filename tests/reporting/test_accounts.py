@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -223,6 +224,35 @@ def test_sign_up_errors_are_shown_beside_the_fields_and_nothing_is_stored(app: F
     assert 'aria-describedby="hint-birth_year err-birth_year" aria-invalid="true"' in html
     assert "You must agree to the terms to take part." in html
     assert 'value="ida@"' in html and 'value="19x0"' in html  # what was typed is kept
+    assert count(app, Account) == 0 and outbox(app) == []
+
+
+ACCEPTED_ADDRESSES = ("søren.kierkegaard@example.dk", "o'brien+covid@example.dk", "ida_2@æble.dk",
+                      "Mette-Marie@Example.DK")
+# Pasted or percent-encoded garbage, a full-width letter and the specials nobody types into an address of
+# their own; the message names the character.
+REFUSED_ADDRESSES = {"a%ff%fe@example.dk": "%", "ida!@example.dk": "!", "ｉda@example.dk": "ｉ", "i=da@example.dk": "=",
+                     "ida{x}@example.dk": "{", "ida/x@example.dk": "/", "ida#@example.dk": "#"}
+
+
+@pytest.mark.parametrize("address", ACCEPTED_ADDRESSES)
+def test_sign_up_accepts_what_a_danish_user_types(app: Flask, client: FlaskClient, address: str) -> None:
+    assert client.post("/signup?lang=da", data={**SIGN_UP, "email": address}).status_code == 302
+    assert [m.recipient for m in outbox(app)] == [address.lower()]
+
+
+@pytest.mark.parametrize(("address", "character"), REFUSED_ADDRESSES.items())
+def test_sign_up_and_login_refuse_other_characters_by_name_and_change_nothing(
+        app: Flask, client: FlaskClient, address: str, character: str) -> None:
+    page = client.post("/signup?lang=da", data={**SIGN_UP, "email": address})
+    assert page.status_code == 400
+    assert f"En e-mailadresse kan ikke indeholde “{character}”" in page.get_data(as_text=True)
+    page = client.post("/login?lang=en", data={"email": address})
+    assert page.status_code == 400
+    assert f"An e-mail address cannot contain “{character}”" in page.get_data(as_text=True)
+    api = client.post("/api/v1/me/login", json={"email": address}, headers={"Accept-Language": "da"})
+    assert api.status_code == 422 and api.mimetype == "application/problem+json"
+    assert f"“{character}”" in api.json["errors"]["email"]
     assert count(app, Account) == 0 and outbox(app) == []
 
 
