@@ -21,10 +21,9 @@ from flask import Blueprint, Response, current_app, g, jsonify, render_template,
 from flask_limiter.util import get_remote_address
 
 from reporting.audit import record
-from reporting.authz import PUBLIC, access, token
+from reporting.authz import PUBLIC, InsufficientScope, Rule, Unauthorized, access, authenticates_tokens, token
 from reporting.extensions import csrf, db, limiter
 from reporting.models import ApiToken, utcnow
-from reporting.problems import ProblemError, problem
 from reporting.security import Principal, hash_secret, set_principal
 from reporting.staff.service import find_api_token
 
@@ -59,43 +58,22 @@ def _export_rate() -> str:
     return current_app.config.get("COVIDMETER_EXPORT_RATE_LIMIT") or DEFAULT_RATE_LIMIT
 
 
-class BearerProblem(ProblemError):
-    """A 401/403 from the bearer check; answered with a ``WWW-Authenticate`` challenge (RFC 6750)."""
-
-    def __init__(self, status: int, title: str, detail: str, challenge: str) -> None:
-        super().__init__(status, title, detail)
-        self.challenge = challenge
+REALM = "covidmeter"
 
 
-@bp.errorhandler(BearerProblem)
-def _bearer_problem(error: BearerProblem) -> Response:
-    response = problem(error.status, error.title, error.detail)
-    response.headers["WWW-Authenticate"] = error.challenge
-    return response
-
-
-@bp.before_request
-def authenticate() -> None:
-    """Resolve the bearer token and check the scope of the endpoint's access rule."""
-    if request.endpoint is None:
-        return  # no such route: the 404 answers
-    rule = getattr(current_app.view_functions.get(request.endpoint), "access_rule", None)
-    if rule is PUBLIC:
-        return  # open data and the documentation
+@authenticates_tokens(bp)
+def authenticate(rule: Rule) -> None:
+    """Resolve the API token of a ``token(...)`` view and check its scope (called by ``authz.enforce``)."""
     secret = _presented_secret()
     if secret is None:
-        raise BearerProblem(401, "Unauthorized", "Send an API token as 'Authorization: Bearer <token>'.",
-                            'Bearer realm="covidmeter"')
+        raise Unauthorized("Send an API token as 'Authorization: Bearer <token>'.", REALM)
     api_token = find_api_token(secret)
     if api_token is None:
-        raise BearerProblem(401, "Unauthorized",
-                            "The API token is unknown, revoked or expired, or its owner has been disabled.",
-                            'Bearer realm="covidmeter", error="invalid_token"')
+        raise Unauthorized("The API token is unknown, revoked or expired, or its owner has been disabled.", REALM,
+                           error="invalid_token")
     scopes = frozenset(api_token.scopes.split())
-    if rule is None or rule.kind != "token" or rule.scope not in scopes:
-        needed = getattr(rule, "scope", None) or ""
-        raise BearerProblem(403, "Forbidden", f"This token lacks the scope {needed!r}.",
-                            f'Bearer realm="covidmeter", error="insufficient_scope", scope="{needed}"')
+    if rule.scope not in scopes:
+        raise InsufficientScope(rule.scope or "", REALM)
     api_token.last_used_at = utcnow()
     g.api_token = api_token
     set_principal(Principal("token", token_id=api_token.id, scopes=scopes))

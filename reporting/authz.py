@@ -1,15 +1,19 @@
 """One authorisation layer that decides every request.
 
-Every view declares who may call it with ``@access(...)``; a ``before_request`` hook enforces the
-declaration, and a request to an endpoint without one is refused (deny by default). URL prefixes served
-by something other than a Flask view (the Dash app) are declared with ``protect_prefix``. Record-level
-checks (does this profile belong to this account?) are done with ``owns_profile`` in the services.
+Every view declares who may call it with ``@access(...)``; one ``before_request`` hook, ``enforce``, decides
+every request by that declaration, and a request to an endpoint without one is refused (deny by default). URL
+prefixes served by something other than a Flask view (the Dash app) are declared with ``protect_prefix``.
+Record-level checks (does this profile belong to this account?) are done in the services.
 
 Rules:
 - ``public``: anyone.
 - ``citizen``: a logged-in citizen (full login, not a weekly link).
 - ``staff`` with roles: a logged-in staff user whose role is listed.
-- ``token`` with a scope: an API token carrying that scope (checked by the API's own hook).
+- ``token`` with a scope: a bearer token carrying that scope. Each API blueprint parses its own kind of bearer
+  (the citizen API's sessions, the export's API tokens) and names the function that does with
+  ``@authenticates_tokens(bp)``; ``enforce`` calls it for the blueprint's token views. A token view in a
+  blueprint that names none is refused (403, logged), so a new blueprint cannot be open by forgetting a hook.
+  Authenticators raise ``Unauthorized`` (401 with a Bearer challenge, RFC 6750) or ``InsufficientScope`` (403).
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from flask import Flask, abort, current_app, redirect, request, url_for
+from flask import Blueprint, Flask, abort, current_app, redirect, request, url_for
 
 from .models import STAFF_ROLES
+from .problems import ProblemError
 from .security import current_principal
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -57,6 +62,34 @@ def access(rule: Rule) -> Callable[[F], F]:
     return decorate
 
 
+_AUTHENTICATORS = "covidmeter.token_authenticators"
+
+
+def authenticates_tokens(bp: Blueprint) -> Callable[[F], F]:
+    """Name the function that authenticates the bearer of ``bp``'s ``token(...)`` views: called by ``enforce``
+    with the view's rule, it sets the request's principal or raises ``Unauthorized``/``InsufficientScope``."""
+    def decorate(authenticate: F) -> F:
+        bp.record_once(lambda state: state.app.extensions.setdefault(_AUTHENTICATORS, {}).__setitem__(
+            bp.name, authenticate))
+        return authenticate
+
+    return decorate
+
+
+class Unauthorized(ProblemError):
+    """401: no bearer, or one that is unknown, expired or revoked; with the challenge of ``realm``."""
+
+    def __init__(self, detail: str, realm: str, error: str | None = None) -> None:
+        challenge = f'Bearer realm="{realm}"' + (f', error="{error}"' if error else "")
+        super().__init__(401, "Unauthorized", detail, headers={"WWW-Authenticate": challenge})
+
+
+class InsufficientScope(ProblemError):
+    def __init__(self, scope: str, realm: str) -> None:
+        super().__init__(403, "Forbidden", f"This token lacks the scope {scope!r}.", headers={
+            "WWW-Authenticate": f'Bearer realm="{realm}", error="insufficient_scope", scope="{scope}"'})
+
+
 def protect_prefix(app: Flask, prefix: str, rule: Rule) -> None:
     app.extensions.setdefault("covidmeter.protected_prefixes", []).append((prefix, rule))
 
@@ -79,8 +112,16 @@ def enforce() -> Any:
     if rule is None:
         current_app.logger.error("endpoint %s has no access rule; refusing", request.endpoint)
         abort(403)
-    if rule.kind in {"public", "token"}:
-        return None  # token rules are enforced by the API blueprint, which owns bearer parsing
+    if rule.kind == "public":
+        return None
+    if rule.kind == "token":
+        authenticate = current_app.extensions.get(_AUTHENTICATORS, {}).get(request.blueprint or "")
+        if authenticate is None:
+            current_app.logger.error("endpoint %s needs a token, but its blueprint %s names no token authenticator; "
+                                     "refusing", request.endpoint, request.blueprint)
+            abort(403)
+        authenticate(rule)
+        return None
     principal = current_principal()
     if rule.kind == "citizen":
         if principal.is_citizen:

@@ -42,15 +42,19 @@ def problem(status: int, title: str, detail: str | None = None, **extra: Any) ->
 class ProblemError(Exception):
     """Raise from API code to answer with a problem document."""
 
-    def __init__(self, status: int, title: str, detail: str | None = None, **extra: Any) -> None:
+    def __init__(self, status: int, title: str, detail: str | None = None, *,
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(detail or title)
         self.status, self.title, self.detail, self.extra = status, title, detail, extra
+        self.headers = headers or {}
 
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ProblemError)
     def _problem(error: ProblemError) -> Response:
-        return problem(error.status, error.title, error.detail, **error.extra)
+        response = problem(error.status, error.title, error.detail, **error.extra)
+        response.headers.update(error.headers)
+        return response
 
     @app.errorhandler(CSRFError)
     def _csrf(error: CSRFError) -> Any:

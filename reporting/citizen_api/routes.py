@@ -8,17 +8,17 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from flask_limiter.util import get_remote_address
 
 from ..accounts import data_rights, profiles, settings
 from ..accounts import service as accounts
 from ..advice import advice_for, person_context
-from ..authz import PUBLIC, access, token
+from ..authz import PUBLIC, InsufficientScope, Rule, Unauthorized, access, authenticates_tokens, token
 from ..extensions import csrf, db, limiter
 from ..i18n import LANGUAGES, select_locale
 from ..models import Municipality
-from ..problems import ProblemError, problem
+from ..problems import ProblemError
 from ..questionnaire import Questionnaire, current, validate
 from ..reports import service as reports
 from ..security import Principal, hash_secret, set_principal
@@ -33,7 +33,7 @@ bp = Blueprint("citizen_api", __name__, url_prefix="/api/v1/me")
 csrf.exempt(bp)
 bp.record_once(lambda state: ratelimit.check_configuration(state.app))
 
-BEARER = token("citizen")  # enforced by this blueprint's before_request (the bearer is parsed here)
+BEARER = token("citizen")  # a live bearer session: ``authenticate`` below, called by authz.enforce
 AUTH_LIMIT = "10/minute"
 SUBMIT_LIMIT = "60/minute"
 READ_LIMIT = "120/minute"
@@ -65,33 +65,35 @@ def authenticates_itself(view: F) -> F:
     return view
 
 
-class Unauthorized(ProblemError):
-    def __init__(self, detail: str) -> None:
-        super().__init__(401, "Unauthorized", detail)
+REALM = "covidmeter-me"
 
 
-@bp.errorhandler(Unauthorized)
-def _unauthorized(error: Unauthorized) -> Response:
-    response = problem(error.status, error.title, error.detail)
-    response.headers["WWW-Authenticate"] = 'Bearer realm="covidmeter-me"'
-    return response
+def _unauthorized(detail: str) -> Unauthorized:
+    return Unauthorized(detail, REALM)
+
+
+@authenticates_tokens(bp)
+def authenticate(rule: Rule) -> None:
+    """The bearer session of a ``BEARER`` view (called by ``authz.enforce``): 401 without a live one. A view that
+    authenticates its session in the statement that does its work only has the token's shape checked here."""
+    if rule != BEARER:
+        raise InsufficientScope(rule.scope or "", REALM)
+    presented = _bearer()
+    if presented is None:
+        raise _unauthorized("Send the session token as 'Authorization: Bearer <token>' (POST /api/v1/me/session).")
+    if not sessions.presented(presented):
+        raise _unauthorized(NOT_SIGNED_IN)
+    view = current_app.view_functions.get(request.endpoint or "")
+    if not getattr(view, "api_authenticates_itself", False):
+        _signed_in_account()
 
 
 @bp.before_request
-def authenticate_and_count() -> None:
-    """The bearer session of views that need one (401 without), then the view's rate limit (429 when spent)."""
+def count() -> None:
+    """The view's rate limit (429 when spent), after ``authz.enforce`` authenticated the request."""
     if request.endpoint is None:
         return
-    view = current_app.view_functions.get(request.endpoint)
-    if getattr(view, "access_rule", None) == BEARER:
-        presented = _bearer()
-        if presented is None:
-            raise Unauthorized("Send the session token as 'Authorization: Bearer <token>' (POST /api/v1/me/session).")
-        if not sessions.presented(presented):
-            raise Unauthorized(NOT_SIGNED_IN)
-        if not getattr(view, "api_authenticates_itself", False):
-            _signed_in_account()
-    limit = ratelimit.limit_of(view)
+    limit = ratelimit.limit_of(current_app.view_functions.get(request.endpoint))
     if limit is not None:
         ratelimit.count(limit)
 
@@ -106,7 +108,7 @@ def _signed_in_account() -> int:
     if "api_account_id" not in g:
         account_id = sessions.account_for(_bearer() or "")
         if account_id is None:
-            raise Unauthorized(NOT_SIGNED_IN)
+            raise _unauthorized(NOT_SIGNED_IN)
         _signed_in_as(account_id)
     return int(g.api_account_id)
 
@@ -368,7 +370,7 @@ def report_submit(profile_id: str) -> Any:
                                        submission_id=submission_id, questionnaire=questionnaire,
                                        answers=result.answers)
     except reports.NotSignedIn:
-        raise Unauthorized(NOT_SIGNED_IN) from None
+        raise _unauthorized(NOT_SIGNED_IN) from None
     except reports.ProfileNotFound:
         raise ProblemError(404, "Not Found", "No such profile.") from None
     except reports.SubmissionConflict:
