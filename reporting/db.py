@@ -83,10 +83,6 @@ class Database:
             session = g._covidmeter_session = self._state().sessionmaker()
         return session
 
-    def new_session(self) -> Session:
-        """A session outside the per-context one (for work in another thread)."""
-        return self._state().sessionmaker()
-
     def driver_autocommit(self) -> Any:
         """``driver_autocommit`` on this app's engine."""
         return driver_autocommit(self.engine)

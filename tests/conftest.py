@@ -36,10 +36,16 @@ def reset_database(url: str) -> None:
 
 
 def empty_tables(url: str) -> None:
+    """Every table but the reference data and the audit log emptied. On PostgreSQL one TRUNCATE: a DELETE goes
+    through the row triggers (season ordinals, case flags) and took 57 s after a test that loaded a population."""
     engine = make_engine(url)
+    tables = [table for table in reversed(Base.metadata.sorted_tables) if table.name not in REFERENCE_TABLES]
     with engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            if table.name not in REFERENCE_TABLES:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(engine.dialect.identifier_preparer.quote(table.name) for table in tables)
+            connection.execute(text(f"TRUNCATE {names}"))
+        else:
+            for table in tables:
                 connection.execute(table.delete())
     engine.dispose()
 

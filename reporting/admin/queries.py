@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import Select, func, select
@@ -71,6 +70,3 @@ def audit_page(where: AuditFilter, size: int = AUDIT_PAGE_SIZE) -> tuple[list[Au
 def audit_actions() -> list[str]:
     return list(db.session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
 
-
-def since(days: int) -> dt.datetime:
-    return utcnow() - dt.timedelta(days=days)
