@@ -31,6 +31,7 @@ from typing import Any
 
 from reporting.models import MISSING_REASONS
 from reporting.problems import ProblemError
+from reporting.spreadsheet import safe_cell
 from reporting.weeks import format_iso_week, parse_iso_week, season_of, yearweek
 
 from . import queries
@@ -54,7 +55,6 @@ SOURCE = "covidmeter"
 MAX_PARAMETER_LENGTH = 200
 
 # Spreadsheets treat a cell starting with one of these as a formula (OWASP "CSV injection").
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -287,13 +287,8 @@ def meta(query: ExportQuery, generated: dt.datetime, row_count: int) -> dict[str
 
 
 def neutralise(value: Any) -> str:
-    """A cell as text that no spreadsheet will run as a formula: a leading = + - @ tab or CR gets a quote."""
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else str(value)
-    if text.startswith(FORMULA_TRIGGERS):
-        return "'" + text
-    return text
+    """A cell as text that no spreadsheet will run as a formula, numbers left numbers (``reporting.spreadsheet``)."""
+    return safe_cell(value)
 
 
 def write_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str] = COLUMNS) -> str:

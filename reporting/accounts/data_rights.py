@@ -44,9 +44,9 @@ from ..models import (
     utcnow,
 )
 from ..questionnaire import load
+from ..spreadsheet import safe_cell
 from ..weeks import format_iso_week
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _iso(value: Any) -> Any:
@@ -124,8 +124,7 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, list):
         value = ";".join(str(v) for v in value)
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    return safe_cell(value)
 
 
 def export_csv(document: dict[str, Any]) -> str:

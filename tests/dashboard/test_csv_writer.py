@@ -12,10 +12,12 @@ from dashboard.export import neutralise, write_csv
 
 @pytest.mark.parametrize("value, expected", [
     ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
-    ("+1", "'+1"), ("-1", "'-1"), ("@SUM(A1:A2)", "'@SUM(A1:A2)"),
-    ("\tcmd", "'\tcmd"), ("\r=1", "'\r=1"),
+    ("@SUM(A1:A2)", "'@SUM(A1:A2)"), ("\tcmd", "'\tcmd"), ("\r=1", "'\r=1"),
+    ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"), ("+1+1", "'+1+1"), ("-1-", "'-1-"), ("-", "'-"),
     ("Region Sjælland", "Region Sjælland"), ("a=b", "a=b"), ("", ""), (None, ""),
-    (12.5, "12.5"), (0, "0"), (-3, "'-3"),
+    # Numbers stay numbers for numeric readers (issue 14: a lag of -2 was written as the text '-2).
+    (12.5, "12.5"), (0, "0"), (-3, "-3"), (-0.5, "-0.5"), ("-2", "-2"), ("+1", "+1"), ("-0.5", "-0.5"),
+    ("-1e-3", "-1e-3"), ("-.5", "-.5"), (True, "True"),
 ])
 def test_neutralise(value: object, expected: str) -> None:
     assert neutralise(value) == expected
