@@ -72,6 +72,15 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "RETENTION_MAIL_DAYS": (int, 90),
     # The scheduler's clock (`covidmeter scheduler`; `covidmeter run` and `demo` run it in-process).
     "TIMEZONE": (str, "Europe/Copenhagen"),
+    # Job claims (scheduler/claims.py): a running job refreshes its claim every HEARTBEAT seconds; a claim not
+    # refreshed for LEASE seconds is re-run by the scheduler (checked at start and every TICK seconds); a period
+    # is started at most MAX_ATTEMPTS times automatically; on SIGTERM a running job gets STOP_GRACE seconds to
+    # finish before its claim is handed back (keep it below the platform's kill timeout).
+    "JOB_LEASE_SECONDS": (float, 90.0),
+    "JOB_HEARTBEAT_SECONDS": (float, 10.0),
+    "JOB_MAX_ATTEMPTS": (int, 5),
+    "SCHEDULER_TICK_SECONDS": (float, 30.0),
+    "SCHEDULER_STOP_GRACE_SECONDS": (float, 25.0),
     # Citizen pages: advice rules after a report (default: reporting/advice/advice-1.json).
     "ADVICE_FILE": (str, None),
     # Development helpers (never on in production).

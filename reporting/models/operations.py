@@ -14,12 +14,19 @@ from .people import NEVER_REUSED
 
 class JobRun(Base):
     """A claim on one run of a periodic job for one period. The unique key makes a second scheduler, a
-    restart or a manual re-run of the same period harmless."""
+    restart or a manual re-run of the same period harmless.
+
+    A ``running`` claim is a lease: its holder (``owner``) refreshes ``heartbeat_at`` every few seconds, and a
+    claim whose heartbeat is older than the lease belongs to a dead or frozen process and is taken over
+    (scheduler.claims). ``interrupted``: handed back at shutdown, re-run at the next start; ``missed``: not run
+    within the job's grace, reported until run by hand or ``dismissed``."""
 
     __tablename__ = "job_runs"
     __table_args__ = (
         UniqueConstraint("job_name", "period"),
-        CheckConstraint("status IN ('running', 'succeeded', 'failed')", name="status"),
+        CheckConstraint("status IN ('running', 'succeeded', 'failed', 'interrupted', 'missed', 'dismissed')",
+                        name="status"),
+        Index("ix_job_runs_status", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -29,6 +36,10 @@ class JobRun(Base):
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None]
     detail: Mapped[str | None] = mapped_column(Text)
+    scheduled_for: Mapped[dt.datetime | None]  # the scheduled time this run is for (a re-run does the same work)
+    heartbeat_at: Mapped[dt.datetime | None]
+    owner: Mapped[str | None] = mapped_column(String(200))  # host:pid:boot+pid-ns key:run id of the holder
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
 
 
 class AuditEvent(Base):
@@ -70,6 +81,8 @@ class OutboxMessage(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    # Pending: when it may be tried (again); while a sender holds it, the end of its lease (reporting.mail).
+    # Failed: when it failed.
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)

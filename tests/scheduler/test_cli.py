@@ -77,8 +77,8 @@ def test_jobs_lists_the_declared_jobs_and_their_runs(app: Flask, runner: FlaskCl
     after = runner.invoke(args=["jobs", "--last", "2"])
     assert after.output.count("never run") == len(JOBS) - 1
     assert "succeeded" in after.output and "sent 0, failed 0, retrying 0" in after.output
-    assert "period             outcome    started (UTC)" in after.output
-    assert "1 failed" in after.output and "after 8 attempts: SMTPRecipientsRefused: 550" in after.output
+    assert "period             outcome     started (UTC)" in after.output
+    assert "1 failed" in after.output and "after 8 attempt(s): SMTPRecipientsRefused: 550" in after.output
     assert broken.name in after.output
 
 
@@ -147,6 +147,6 @@ def test_demo_recreates_the_default_sqlite_file(tmp_path: Path, config: dict[str
     assert second.exit_code == 0, second.output
     assert "removed the earlier demo database file" in second.output
     with app.app_context():
-        assert current_revision(db.engine) == head_revision(url)
+        assert current_revision(db.engine) == head_revision()
         assert _count(StaffUser) == 1 and _count(WeeklyReport) > 0
         db.engine.dispose()
