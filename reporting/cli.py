@@ -46,7 +46,7 @@ def db_downgrade(revision: str) -> None:
 
 @db_group.command("current", help="Show the schema revision of the database and the newest one.")
 def db_current() -> None:
-    click.echo(f"database: {migrate.current_revision(db.engine) or 'empty'}; head: {migrate.head_revision(_url())}")
+    click.echo(f"database: {migrate.current_revision(db.engine) or 'empty'}; head: {migrate.head_revision()}")
 
 
 @click.group("staff", cls=AppGroup, help="Staff accounts (epidemiologists, authorities, admins).")

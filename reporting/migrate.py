@@ -4,6 +4,11 @@ Work on separate features may add migration branches from the same parent; ``upg
 until a merge revision joins them.
 
 Migrations never run inside ``create_app``: an operator (or ``covidmeter demo``) runs them on purpose.
+
+The scripts are found by path, beside this package (``migrations/`` next to ``reporting/``, in the project
+and in an installed wheel alike), never by importing the ``migrations`` package: the history is read by Alembic
+as files, and it imports nothing of the application but what ``migrations/env.py`` needs (the engine, the
+metadata, ``include_object``); tests/test_migration_history.py holds it to that.
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-import migrations
+# The Alembic script directory: the ``migrations`` directory installed beside this package (pyproject.toml
+# installs both as top-level packages; an editable install maps both to the project's directories).
+SCRIPT_LOCATION = Path(__file__).parent.parent / "migrations"
 
 
 # Schema objects the database keeps, which the models therefore do not declare: the generated columns of
 # case flags and week flags, the late flags the week flags include, and the indexes over them (PostgreSQL;
-# built from the case definitions by migrations 0006 and 0008, see scheduler/caseflags.py); the season
-# ordinal its triggers keep (PostgreSQL; migration 0009, reporting/reports/season_ordinal.py).
+# built from the case definitions by migrations 0006 and 0008, whose SQL is frozen in migrations/frozen/;
+# the application's side is scheduler/caseflags.py); the season ordinal its triggers keep (PostgreSQL;
+# migration 0009, reporting/reports/season_ordinal.py).
 UNMODELLED = {("column", "weekly_reports", "case_flags"),
               ("column", "weekly_reports", "season_ordinal"),
               ("column", "weekly_reports", "week_flags"),
@@ -40,7 +48,9 @@ def include_object(obj: object, name: str | None, type_: str, reflected: bool, c
 
 def alembic_config(url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    if not (SCRIPT_LOCATION / "env.py").is_file():
+        raise RuntimeError(f"the migration scripts are not installed at {SCRIPT_LOCATION} (reinstall covidmeter)")
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
@@ -60,12 +70,9 @@ def current_revision(engine: Engine) -> str | None:
     return "+".join(sorted(heads)) or None
 
 
-def head_revision(url: str) -> str | None:
-    """The newest revision(s) of the migration scripts, in the same form as ``current_revision``."""
-    return _script_heads()
-
-
 @lru_cache(maxsize=1)
-def _script_heads() -> str | None:
+def head_revision() -> str | None:
+    """The newest revision(s) of the migration scripts, in the same form as ``current_revision`` (they do not
+    depend on any database)."""
     heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
     return "+".join(sorted(heads)) or None

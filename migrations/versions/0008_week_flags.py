@@ -1,6 +1,6 @@
 """week flags for a one-pass count of w0; season maxima; an index for counting registrations
 
-- On PostgreSQL ``scheduler.caseflags.rebuild`` now also builds ``weekly_reports.late_flags`` (kept by
+- On PostgreSQL the case flags are built again, and with them ``weekly_reports.late_flags`` (kept by
   triggers: the flags of the participant's report of the next week whose onset is in this one),
   ``week_flags`` (generated: the report's own onset-week cases and its late flags) and the index
   ``(week, region_code, age_years, sex, week_flags)``, from which the aggregation counts a week or a whole
@@ -11,6 +11,13 @@
 - Both engines: an index on profiles (municipality, creation time) for the participation estimates.
 SQLite keeps no flags.
 
+What this revision builds is frozen in ``migrations/frozen/caseflags_0008.py`` (the SQL of the columns,
+function, triggers and indexes as scheduler/caseflags.py made them at this revision; the definitions read with
+Core from ``case_definitions`` as it is here and compiled by the frozen compiler of 0006). A later change of a
+case definition comes as a new migration with its own frozen SQL: it writes its ``case_definitions`` rows and
+rebuilds the flags with a frozen module of its own (or with ``caseflags_0008.rebuild`` while the tables it
+reads are still as they are here), never with the application's ``scheduler.caseflags.rebuild``.
+
 Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-01
@@ -18,6 +25,8 @@ Create Date: 2026-12-01
 
 import sqlalchemy as sa
 from alembic import op
+
+from migrations.frozen import caseflags_0008
 
 revision = "0008"
 down_revision = "0007"
@@ -44,9 +53,7 @@ def upgrade() -> None:
     )
     _fill_season_maxima()
     op.create_index("ix_profiles_municipality_created", "profiles", ["municipality_code", "created_at"])
-    from scheduler.caseflags import rebuild
-
-    rebuild(op.get_bind())
+    caseflags_0008.rebuild(op.get_bind())
 
 
 def _fill_season_maxima() -> None:
@@ -71,9 +78,6 @@ def _fill_season_maxima() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        from scheduler.caseflags import drop_week_flags
-
-        drop_week_flags(op.get_bind())
+    caseflags_0008.drop_week_flags(op.get_bind())
     op.drop_index("ix_profiles_municipality_created", table_name="profiles")
     op.drop_table("season_maxima")

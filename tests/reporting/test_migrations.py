@@ -23,7 +23,7 @@ def test_head_matches_models(database_url: str) -> None:
 
 def test_database_is_at_head(database_url: str) -> None:
     engine = make_engine(database_url)
-    assert current_revision(engine) == head_revision(database_url)
+    assert current_revision(engine) == head_revision()
     engine.dispose()
 
 
