@@ -133,7 +133,7 @@ def _sweep(app: Flask, callers: Callers, caplog: pytest.LogCaptureFixture, metho
         key = (method, _template(path, callers.profile), caller)
         seen.setdefault(key, set()).add(status)
         assert status < 500 or status == 503, (method, path, headers, status, response.get_data(as_text=True)[:400])
-        if status == 503 and path != "/readyz":
+        if status == 503:
             assert response.headers.get("Retry-After") == str(RETRY_AFTER_SECONDS), (method, path)
             if path.startswith("/api/") or "/_dash" in path:
                 assert response.mimetype == "application/problem+json", (method, path, response.mimetype)
