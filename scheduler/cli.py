@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import signal
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -240,7 +241,6 @@ def _period_option(job: PeriodicJob, period: str | None, timezone: str) -> tuple
 @click.option("--again", is_flag=True, help="Run it even if the period already succeeded (or was dismissed).")
 @with_appcontext
 def jobs_run_command(name: str, period: str | None, again: bool) -> None:
-    import signal
 
     from .jobs import execute
 
@@ -301,11 +301,7 @@ def jobs_dismiss_command(name: str, period: str, note: str) -> None:
 def _serve(app: Flask, port: int) -> None:
     from werkzeug.serving import run_simple
 
-    from .runner import start_in_process
-
-    import signal
-
-    from .runner import exit_now, stop
+    from .runner import exit_now, start_in_process, stop
 
     scheduler = start_in_process(app)
     click.echo(f"serving on http://127.0.0.1:{port}/ with the scheduler in-process (Ctrl+C stops)")
