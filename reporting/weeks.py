@@ -45,6 +45,18 @@ def onset_date(report_day: dt.date, fever_start: dt.date | None, symptom_start: 
     return fever_start or symptom_start or report_day
 
 
-def season_of(monday: dt.date) -> int:
-    """Influenzanet season (1 September to 31 August), named by its starting year."""
-    return monday.year if monday.month >= 9 else monday.year - 1
+# The Influenzanet season: 1 September to 31 August, named by its starting year. The one statement of the rule:
+# scheduler.sqlfunctions.season_start writes it in SQL from this constant, and the PL/pgSQL of the season ordinal
+# (reporting.reports.season_ordinal) is held to ``season_bounds`` by tests/scheduler/test_season_ordinal.py.
+SEASON_START_MONTH = 9
+
+
+def season_of(day: dt.date) -> int:
+    """The season holding ``day`` (a report's week is filed by its Monday), named by its starting year."""
+    return day.year if day.month >= SEASON_START_MONTH else day.year - 1
+
+
+def season_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
+    """The first and the last day of the season holding ``day``."""
+    year = season_of(day)
+    return dt.date(year, SEASON_START_MONTH, 1), dt.date(year + 1, SEASON_START_MONTH, 1) - dt.timedelta(days=1)

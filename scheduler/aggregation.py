@@ -39,7 +39,7 @@ from reporting.aggregates_version import bump_aggregates_version
 from reporting.models import (MISSING_NONE, MISSING_PRIVACY, SEXES, AgeBand, IncidenceEstimate, Municipality,
                               Profile, Region, SeasonMaximum, StandardPopulation, WeeklyReport)
 from reporting.reports import season_ordinal
-from reporting.weeks import season_of
+from reporting.weeks import season_bounds, season_of
 
 from . import caseflags
 from .definitions import CompiledDefinition
@@ -101,11 +101,6 @@ class CellCount:
     definition_version: int
     active: int
     cases: int
-
-
-def _season_bounds(monday: dt.date) -> tuple[dt.date, dt.date]:
-    year = season_of(monday)
-    return dt.date(year, 9, 1), dt.date(year + 1, 8, 31)
 
 
 class _Rules:
@@ -317,7 +312,7 @@ def _finest_without_window(weeks: Sequence[dt.date], definitions: Sequence[Compi
         r = (select(r0, *flags,
                     func.row_number().over(partition_by=(r0.c.profile_id, season), order_by=r0.c.week).label("nth"),
                     func.count().over(partition_by=(r0.c.profile_id, season)).label("in_season"))
-             .where(r0.c.week.between(_season_bounds(weeks[0])[0], _season_bounds(weeks[-1])[1])).subquery("r"))
+             .where(r0.c.week.between(season_bounds(weeks[0])[0], season_bounds(weeks[-1])[1])).subquery("r"))
         # nth = the weeks reported in the season up to and including this one (one report per week).
         conditions = [_in_weeks(r.c.week, weeks)]
         if method.ignore_first_report:
@@ -520,8 +515,8 @@ def _nearest_by_neighbours(weeks: Sequence[dt.date], rules: _Rules) -> Any:
     target = union_all(*[
         select(literal(w, Date).label("week"), literal(d, Integer).label("d"),
                literal(w - dt.timedelta(weeks=d), Date).label("report_week"),
-               literal(_season_bounds(w)[0], Date).label("season_start"),
-               literal(_season_bounds(w)[1], Date).label("season_end"))
+               literal(season_bounds(w)[0], Date).label("season_start"),
+               literal(season_bounds(w)[1], Date).label("season_end"))
         for w in weeks for d in range(-k, k + 1)]).cte("target")
     by_week = {"partition_by": r.c.profile_id, "order_by": r.c.week}
     e = select(
@@ -551,8 +546,8 @@ def _nearest_by_ranking(weeks: Sequence[dt.date], rules: _Rules) -> Any:
     target = union_all(*[
         select(literal(w, Date).label("week"), literal(w - dt.timedelta(weeks=k), Date).label("lo"),
                literal(w + dt.timedelta(weeks=k), Date).label("hi"),
-               literal(_season_bounds(w)[0], Date).label("season_start"),
-               literal(_season_bounds(w)[1], Date).label("season_end")) for w in weeks]).cte("target")
+               literal(season_bounds(w)[0], Date).label("season_start"),
+               literal(season_bounds(w)[1], Date).label("season_end")) for w in weeks]).cte("target")
     rank = func.row_number().over(partition_by=(r.c.profile_id, target.c.week),
                                   order_by=(func.abs(date_diff_days(r.c.week, target.c.week)), r.c.week))
     return (select(r.c.profile_id, target.c.week.label("w"), r.c.region_code, rules.band(r).label("age_band"),

@@ -10,17 +10,12 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from reporting.weeks import monday_of, season_of
+from reporting.weeks import monday_of, season_bounds
 
 from .definitions import CompiledDefinition
 from .methods import Method
 
 Cell = tuple[str, str, str, str]
-
-
-def season_bounds(monday: dt.date) -> tuple[dt.date, dt.date]:
-    year = season_of(monday)
-    return dt.date(year, 9, 1), dt.date(year + 1, 8, 31)
 
 
 def band_of(age: int, bands: Sequence[tuple[str, int, int]]) -> str | None:

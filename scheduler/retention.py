@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, and_, delete, or_, select
 
 from reporting.models import (Account, InstanceFact, LoginToken, OutboxMessage, ReportRevision, ReportSubmission,
                               UserSession, WeeklyReport, utcnow)
-from reporting.weeks import season_of
+from reporting.weeks import season_bounds
 
 PURGE_FACT = "reports_purged_before"
 
@@ -49,7 +49,7 @@ def first_recomputable_week(horizon: dt.date, method: Any) -> dt.date:
 def report_horizon(today: dt.date, days: int) -> dt.date:
     """Reports of weeks before this date (a season start) are older than ``days`` whatever their day."""
     cutoff = today - dt.timedelta(days=days)
-    return dt.date(season_of(cutoff), 9, 1)
+    return season_bounds(cutoff)[0]
 
 
 def purge(engine: Engine, config: Mapping[str, Any], today: dt.date, now: dt.datetime | None = None) -> dict[str, int]:

@@ -8,6 +8,8 @@ from sqlalchemy import Date, Float, Integer
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
+from reporting.weeks import SEASON_START_MONTH
+
 
 class days_between(FunctionElement[float]):
     """(a - b) in days, fractional, for two timestamps."""
@@ -81,8 +83,8 @@ class season_start(FunctionElement[Any]):
 def _season_sqlite(element: season_start, compiler: Any, **kw: Any) -> str:
     (a,) = list(element.clauses)
     d = compiler.process(a, **kw)
-    return (f"printf('%04d-09-01', CAST(strftime('%Y', {d}) AS INTEGER) - "
-            f"(CASE WHEN CAST(strftime('%m', {d}) AS INTEGER) >= 9 THEN 0 ELSE 1 END))")
+    return (f"printf('%04d-{SEASON_START_MONTH:02d}-01', CAST(strftime('%Y', {d}) AS INTEGER) - "
+            f"(CASE WHEN CAST(strftime('%m', {d}) AS INTEGER) >= {SEASON_START_MONTH} THEN 0 ELSE 1 END))")
 
 
 @compiles(season_start)
@@ -90,4 +92,4 @@ def _season_default(element: season_start, compiler: Any, **kw: Any) -> str:
     (a,) = list(element.clauses)
     d = compiler.process(a, **kw)
     return (f"make_date(CAST(EXTRACT(YEAR FROM {d}) AS INTEGER) - "
-            f"(CASE WHEN EXTRACT(MONTH FROM {d}) >= 9 THEN 0 ELSE 1 END), 9, 1)")
+            f"(CASE WHEN EXTRACT(MONTH FROM {d}) >= {SEASON_START_MONTH} THEN 0 ELSE 1 END), {SEASON_START_MONTH}, 1)")

@@ -162,3 +162,35 @@ def test_migration_numbers_existing_reports_and_keeps_every_index(postgresql: Fl
             "AND tgname LIKE 'weekly_reports_season_ordinal_%'"))) == {
             f"weekly_reports_season_ordinal_{kind}" for kind in ("insert", "delete", "move")}
         transaction.rollback()
+
+
+def _boundary_days() -> list[dt.date]:
+    """The first and last day of every month of six years, and every day around each 1 September."""
+    days = []
+    for year in range(2021, 2027):
+        for month in range(1, 13):
+            first = dt.date(year, month, 1)
+            days += [first, (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)]
+        days += [dt.date(year, 9, 1) + dt.timedelta(days=n) for n in range(-8, 8)]
+    return sorted(set(days))
+
+
+def test_every_spelling_of_the_season_is_the_one_rule(app: Flask) -> None:
+    """The season (1 September - 31 August) is stated once, in reporting.weeks; its SQL for the aggregation
+    (scheduler.sqlfunctions.season_start, both dialects) and, on PostgreSQL, the PL/pgSQL functions of the
+    season ordinal's triggers give the same bounds for every day."""
+    from sqlalchemy import Date, literal, select
+
+    from reporting.weeks import season_bounds
+    from scheduler.sqlfunctions import season_start
+
+    days = _boundary_days()
+    with app.app_context(), db.engine.connect() as connection:
+        got = [connection.scalar(select(season_start(literal(day, Date)))) for day in days]
+        got = [g if isinstance(g, dt.date) else dt.date.fromisoformat(g) for g in got]
+        assert got == [season_bounds(day)[0] for day in days]
+        if connection.dialect.name == "postgresql":
+            for day in days:
+                start, end = connection.execute(text(
+                    "SELECT covidmeter_season_start(:d), covidmeter_season_end(:d)"), {"d": day}).one()
+                assert (start, end - dt.timedelta(days=1)) == season_bounds(day), day
