@@ -40,6 +40,13 @@ def iso_year(monday: dt.date) -> int:
     return monday.isocalendar()[0]
 
 
+def age_in_week(birth_year: int, monday: dt.date) -> int:
+    """A person's age for a week's report: the ISO year of the week minus the birth year (the age they reach
+    that year; only the birth year is asked). The one statement of the rule; the citizen API's grouped report
+    statement (``reports.group_commit``) writes it in SQL from ``iso_year``."""
+    return iso_year(monday) - birth_year
+
+
 def onset_date(report_day: dt.date, fever_start: dt.date | None, symptom_start: dt.date | None) -> dt.date:
     """Onset = first known of fever start date, symptom start date, report date (ifnBase)."""
     return fever_start or symptom_start or report_day

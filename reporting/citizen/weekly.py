@@ -14,7 +14,7 @@ from ..extensions import limiter
 from ..questionnaire import current, validate
 from ..reports import service as reports
 from ..reports import weekly_links
-from ..weeks import format_iso_week
+from ..weeks import age_in_week, format_iso_week
 from .forms import report_summary
 from .routes import FORM_LIMIT, LINK_LIMIT, _lang, advice_for_report, bp
 
@@ -101,7 +101,7 @@ def week_report(token: str, profile_id: str) -> Any:
     from ..extensions import db
 
     person = db.session.get(Profile, profile_id)
-    age = cap.week.isocalendar()[0] - person.birth_year
+    age = age_in_week(person.birth_year, cap.week)
     advice = advice_for_report(person, result.answers, age)
     db.session.rollback()
     return render_template("citizen/report_thanks.html", report=None, profile=profile, advice=advice,

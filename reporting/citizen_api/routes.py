@@ -22,7 +22,7 @@ from ..problems import ProblemError
 from ..questionnaire import Questionnaire, current, validate
 from ..reports import service as reports
 from ..security import Principal, hash_secret, set_principal
-from ..weeks import format_iso_week
+from ..weeks import age_in_week, format_iso_week
 from . import ratelimit, sessions
 from .openapi import document as openapi_document
 from .ratelimit import limited
@@ -386,7 +386,7 @@ def _report_json(profile_id: str, stored: reports.SubmissionResult, questionnair
     if region_code is None:
         municipality = db.session.get(Municipality, profile.municipality_code)
         region_code = municipality.region_code if municipality else None
-    age = stored.week.isocalendar()[0] - profile.birth_year
+    age = age_in_week(profile.birth_year, stored.week)
     advice = advice_for(answers, lang=_lang(), region_code=region_code,
                         context=person_context(age=age, intake_answers=profile.intake_answers or {}))
     return {"profile_id": profile_id, "week": format_iso_week(stored.week), "revision": stored.revision,

@@ -35,7 +35,7 @@ from ..extensions import db
 from ..models import Municipality, Profile, ReportRevision, ReportSubmission, WeeklyReport, utcnow
 from ..questionnaire import Questionnaire, to_columns
 from ..security import live_citizen_session
-from ..weeks import iso_year, monday_of, onset_date
+from ..weeks import age_in_week, iso_year, monday_of, onset_date
 from . import group_commit
 
 # Columns of weekly_reports that are not answers (everything else is written from the answers).
@@ -262,7 +262,7 @@ def _submit(account_id: int, profile_id: str, submission_id: str, questionnaire:
     report.municipality_code = profile.municipality_code
     report.sex = profile.sex
     report.birth_year = profile.birth_year
-    report.age_years = iso_year(week) - profile.birth_year
+    report.age_years = age_in_week(profile.birth_year, week)
     for column in WeeklyReport.__table__.columns:  # a replaced answer set leaves nothing of the old one behind
         if column.name not in NOT_ANSWER_COLUMNS:
             setattr(report, column.name, False if column.type.python_type is bool else None)
@@ -309,7 +309,7 @@ def _insert_new(connection: Connection, profile: Any, region_code: int, submissi
     values = _report_values(questionnaire, answers, now)
     week = values["week"]
     values.update(profile_id=profile.id, region_code=region_code, municipality_code=profile.municipality_code,
-                  sex=profile.sex, birth_year=profile.birth_year, age_years=iso_year(week) - profile.birth_year)
+                  sex=profile.sex, birth_year=profile.birth_year, age_years=age_in_week(profile.birth_year, week))
     report_id = connection.execute(_INSERT_REPORT, values).scalar_one()
     connection.execute(_INSERT_SUBMISSION, {"submission_id": submission_id, "report_id": report_id,
                                             "body_hash": digest, "revision": 1, "created_at": now})
