@@ -141,12 +141,19 @@ def _late_flags_function(connection: Connection) -> str:
     """``covidmeter_late_flags(profile, W, submitted)``: the case flags of the profile's report of W+1 whose
     onset is in W and that starts a new episode, given its report of W (the late report's previous report)
     submitted at ``submitted``."""
+    # The report is named by its key alone, as a range of the row (profile_id, week) that only the unique
+    # index on that key can serve; the other tests are the aggregate's FILTER, which no index can take. So the
+    # plan is that index probe however empty or unanalysed the table was when it was made (the triggers'
+    # plans live as long as the connection: reporting/reports/season_ordinal.py, migration 0013).
     return f"""
         CREATE OR REPLACE FUNCTION covidmeter_late_flags(profile varchar, w date, submitted timestamptz)
         RETURNS bigint LANGUAGE sql STABLE PARALLEL SAFE AS $$
-            SELECT coalesce(bit_or(l.{COLUMN}), 0)::bigint FROM weekly_reports AS l
-            WHERE l.profile_id = profile AND l.week = w + 7 AND l.onset_week = w
-              AND NOT ({_continues_episode(connection, "l", "submitted")})
+            SELECT coalesce(bit_or(l.{COLUMN}) FILTER (
+                       WHERE l.onset_week = w AND NOT ({_continues_episode(connection, "l", "submitted")})),
+                   0)::bigint
+            FROM weekly_reports AS l
+            WHERE l.profile_id = profile
+              AND (l.profile_id, l.week) >= (profile, w + 7) AND (l.profile_id, l.week) <= (profile, w + 7)
         $$"""
 
 
@@ -154,23 +161,32 @@ def _late_flags_function(connection: Connection) -> str:
 # when it is written or its submission time changes (pull); a late report (onset the week before its own)
 # recomputes its week's report when it is written, revised or deleted (push). The push of an UPDATE that
 # changed nothing a late flag depends on does not run (WHEN), so the triggers' own updates do not cascade.
+# Like the season ordinal's, their statements name a report by a range of its (profile_id, week) key and run
+# with sequential scans off, so their plans, kept for the connection's life, are the key's index probe
+# whenever they were made (reporting/reports/season_ordinal.py; migration 0013 holds a copy of this text).
 _TRIGGERS = f"""
-    CREATE FUNCTION covidmeter_late_flags_pull() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE FUNCTION covidmeter_late_flags_pull() RETURNS trigger LANGUAGE plpgsql
+    SET enable_seqscan = off AS $$
     BEGIN
         NEW.{LATE_COLUMN} := covidmeter_late_flags(NEW.profile_id, NEW.week, NEW.submitted_at);
         RETURN NEW;
     END $$;
-    CREATE FUNCTION covidmeter_late_flags_push() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE FUNCTION covidmeter_late_flags_push() RETURNS trigger LANGUAGE plpgsql
+    SET enable_seqscan = off AS $$
     BEGIN
         IF TG_OP <> 'INSERT' AND OLD.onset_week = OLD.week - 7 THEN
             UPDATE weekly_reports AS a
             SET {LATE_COLUMN} = covidmeter_late_flags(a.profile_id, a.week, a.submitted_at)
-            WHERE a.profile_id = OLD.profile_id AND a.week = OLD.onset_week;
+            WHERE a.profile_id = OLD.profile_id
+              AND (a.profile_id, a.week) >= (OLD.profile_id, OLD.onset_week)
+              AND (a.profile_id, a.week) <= (OLD.profile_id, OLD.onset_week);
         END IF;
         IF TG_OP <> 'DELETE' AND NEW.onset_week = NEW.week - 7 THEN
             UPDATE weekly_reports AS a
             SET {LATE_COLUMN} = covidmeter_late_flags(a.profile_id, a.week, a.submitted_at)
-            WHERE a.profile_id = NEW.profile_id AND a.week = NEW.onset_week;
+            WHERE a.profile_id = NEW.profile_id
+              AND (a.profile_id, a.week) >= (NEW.profile_id, NEW.onset_week)
+              AND (a.profile_id, a.week) <= (NEW.profile_id, NEW.onset_week);
         END IF;
         RETURN NULL;
     END $$;

@@ -118,6 +118,11 @@ class Population:
     seed: int
     truth: list[dict[str, Any]]
     seconds: float
+    # Seconds spent on each simulated week (its reports generated and written), in order: a write path whose
+    # cost grows with the table shows here as later weeks slowing down (bench/demo_build.py).
+    week_seconds: list[float] = field(default_factory=list)
+    week_write_seconds: list[float] = field(default_factory=list)  # of which writing its reports (COPY/INSERT)
+    week_reports: list[int] = field(default_factory=list)  # reports written for each week, in order
 
     def truth_document(self) -> dict[str, Any]:
         return {
@@ -345,10 +350,14 @@ def generate(connection: Connection, participants: int = 20_000, weeks: int = 30
         return names
 
     truth: list[dict[str, Any]] = []
+    week_seconds: list[float] = []
+    week_write_seconds: list[float] = []
+    week_reports: list[int] = []
     total_reports = 0
     reports_table = WeeklyReport.__table__
     progress = tqdm(total=weeks, desc="synthetic weeks", unit="week", disable=not show_progress)
     for t in range(weeks):
+        week_started = time.perf_counter()
         monday = first_week + dt.timedelta(weeks=t)
         m = t * 7
         enrolled = profile_join <= t
@@ -502,13 +511,17 @@ def generate(connection: Connection, participants: int = 20_000, weeks: int = 30
                 "test_result": test_result, "onset_date": onset, "onset_week": monday_of(onset)})
         # Persons who did not report this week keep their last reported episode (the question is about the
         # last report, whenever it was).
+        write_started = time.perf_counter()
         writer.write(reports_table, rows)
         total_reports += len(rows)
+        week_seconds.append(time.perf_counter() - week_started)
+        week_write_seconds.append(time.perf_counter() - write_started)
+        week_reports.append(len(rows))
         progress.update(1)
         progress.set_postfix(reports=f"{total_reports:,}")
     progress.close()
     return Population(n_accounts, participants, total_reports, first_week, end_week, seed, truth,
-                      time.perf_counter() - started)
+                      time.perf_counter() - started, week_seconds, week_write_seconds, week_reports)
 
 
 def generate_into(engine: Engine, **kwargs: Any) -> Population:
