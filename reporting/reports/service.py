@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..db import Busy, sqlite_snapshot_busy
@@ -97,18 +97,30 @@ def owned_profile(account_id: int, profile_id: str) -> Profile:
     return profile
 
 
+def by_key(profile_id: Any, week: Any) -> tuple[Any, ...]:
+    """The report of ``profile_id`` (a value or a column) for ``week``, as conditions that only the
+    ``(profile_id, week)`` key can serve: the equality, and the row ``(profile_id, week)`` between
+    ``(profile_id, week)`` and itself. With the plain ``profile_id = p AND week = w`` a plan made while
+    ``weekly_reports`` is empty or unanalysed (psycopg prepares a statement after five executions and the server
+    keeps a generic plan) can start from a week index and read the whole week on every call for the life of the
+    connection; a row comparison is an index condition of that key only (issue 12, fault 6; the triggers use the
+    same shape, reporting/reports/season_ordinal.py)."""
+    row = tuple_(WeeklyReport.profile_id, WeeklyReport.week)
+    key = tuple_(profile_id, week)
+    return WeeklyReport.profile_id == profile_id, row >= key, row <= key
+
+
 def report_for_week(account_id: int, profile_id: str, week: dt.date) -> WeeklyReport | None:
     """This week's report of one of the account's own profiles (to fill the form in again)."""
     owned_profile(account_id, profile_id)
-    return db.session.scalar(select(WeeklyReport).where(WeeklyReport.profile_id == profile_id,
-                                                        WeeklyReport.week == week))
+    return db.session.scalar(select(WeeklyReport).where(*by_key(profile_id, week)))
 
 
 def reported_profiles(account_id: int, week: dt.date) -> set[str]:
-    """Ids of the account's profiles that have a report for ``week``."""
+    """Ids of the account's profiles that have a report for ``week`` (each by its key)."""
     return set(db.session.scalars(
         select(WeeklyReport.profile_id).join(Profile, Profile.id == WeeklyReport.profile_id)
-        .where(Profile.account_id == account_id, WeeklyReport.week == week)))
+        .where(Profile.account_id == account_id, *by_key(Profile.id, week))))
 
 
 def body_hash(profile_id: str, questionnaire: Questionnaire, answers: Mapping[str, Any]) -> str:
@@ -243,7 +255,7 @@ def _submit(account_id: int, profile_id: str, submission_id: str, questionnaire:
     report_day = local_today(now)
     week = monday_of(report_day)
     report = db.session.scalar(
-        select(WeeklyReport).where(WeeklyReport.profile_id == profile.id, WeeklyReport.week == week)
+        select(WeeklyReport).where(*by_key(profile.id, week))
         .with_for_update())
     new = report is None
     if report is None:

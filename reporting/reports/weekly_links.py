@@ -117,8 +117,7 @@ def nobody_ill(secret: str, questionnaire: Questionnaire, now: dt.datetime | Non
         if profile.reported:
             continue
         submission_id = "none-" + hashlib.sha256(f"{token_hash}:{profile.id}".encode()).hexdigest()[:40]
-        existing = db.session.scalar(select(WeeklyReport.id).where(WeeklyReport.profile_id == profile.id,
-                                                                   WeeklyReport.week == cap.week))
+        existing = db.session.scalar(select(WeeklyReport.id).where(*service.by_key(profile.id, cap.week)))
         db.session.rollback()
         if existing is not None:
             continue

@@ -47,6 +47,8 @@ STRATUM = {"id", "profile_id", "region_code", "municipality_code", "sex", "birth
 @pytest.fixture(scope="module")
 def stats_cluster() -> Iterator[pgcluster.PrivateCluster]:
     """A private, migrated cluster with pg_stat_statements counting nested statements too."""
+    if not os.environ.get("COVIDMETER_TEST_DATABASE_URL", "").startswith("postgresql"):
+        pytest.skip("a private PostgreSQL cluster: runs in the PostgreSQL pass (COVIDMETER_TEST_DATABASE_URL)")
     why_not = pgcluster.available()
     if why_not:
         if os.environ.get("COVIDMETER_REQUIRE_FAULTS") == "1":
@@ -283,3 +285,67 @@ def test_migration_0013_downgrade_restores_the_previous_functions(database_url: 
     assert "a.week = NEW.onset_week" in before["covidmeter_late_flags_push"][1]
     assert all(config is None for config, _ in before.values())
     assert before != now
+
+
+def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+def _generic_plan(cursor: Any, statement: Any) -> list[dict[str, Any]]:
+    """The generic plan (what a prepared statement keeps after five executions) of a SQLAlchemy statement."""
+    from sqlalchemy.dialects import postgresql
+
+    compiled = statement.compile(dialect=postgresql.psycopg.dialect())
+    names: list[str] = []
+
+    def placeholder(match: re.Match[str]) -> str:
+        names.append(match.group(1))
+        return f"${len(names)}"
+
+    sql = re.sub(r"%\((\w+)\)s", placeholder, str(compiled))
+    name = f"s_{uuid.uuid4().hex[:8]}"
+    cursor.execute(f"PREPARE {name} AS {sql}")
+    values = ", ".join(_literal(compiled.params[n]) for n in names)
+    cursor.execute(f"EXPLAIN (FORMAT JSON) EXECUTE {name}({values})")
+    (document,), = cursor.fetchall()
+    cursor.execute(f"DEALLOCATE {name}")
+    return list(_plan_nodes(document[0]["Plan"]))
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, (int, float)):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def test_the_report_paths_look_ups_use_the_key_in_a_plan_made_on_an_empty_table(
+        cluster: pgcluster.PrivateCluster) -> None:
+    """The report look-ups of ``reporting.reports.service`` (a week's report to fill the form in again, the
+    account's reported profiles, the row locked for a second report of the week) are planned, as generic plans on
+    an empty table that was never analysed, by the ``(profile_id, week)`` key (``service.by_key``), not a week
+    index that would read the whole week on every call while the connection lives."""
+    import psycopg
+    from sqlalchemy import select
+
+    from reporting.models import Profile, WeeklyReport
+    from reporting.reports.service import by_key
+
+    week = dt.date(2026, 11, 30)
+    statements = {
+        "report_for_week": select(WeeklyReport).where(*by_key("p-1", week)),
+        "reported_profiles": select(WeeklyReport.profile_id).join(Profile, Profile.id == WeeklyReport.profile_id)
+        .where(Profile.account_id == 1, *by_key(Profile.id, week)),
+        "second report (FOR UPDATE)": select(WeeklyReport).where(*by_key("p-1", week)).with_for_update(),
+    }
+    with psycopg.connect(cluster.dsn, autocommit=True) as connection, connection.cursor() as cursor:
+        assert cursor.execute("SELECT count(*) FROM weekly_reports").fetchone() == (0,)
+        assert cursor.execute("SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables "
+                              "WHERE relname = 'weekly_reports'").fetchone() == (None, None)
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        for label, statement in statements.items():
+            scans = [node for node in _generic_plan(cursor, statement)
+                     if node.get("Relation Name") == "weekly_reports"]
+            assert scans and all(node["Node Type"] in ("Index Scan", "Index Only Scan")
+                                 and node["Index Name"] in ALLOWED_INDEXES for node in scans), (label, scans)
