@@ -115,8 +115,7 @@ def register_error_handlers(app: Flask) -> None:
                                f"please send the same request again in {RETRY_AFTER_SECONDS} seconds.")
         else:
             response = app.make_response((render_template(
-                "error.html", status=503,
-                message=_("The service is unavailable for a moment. Nothing was saved. Please try again in a "
-                          "few seconds.")), 503))
+                "error.html", status=503, message=_("The service is unavailable for a moment."),
+                detail=_("Nothing was saved. Please try again in a few seconds.")), 503))
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
