@@ -13,9 +13,10 @@ still evaluated in SQL, by the database, but once per report version instead of 
 revised report is re-evaluated by PostgreSQL with the new values. ``case_flag_bits`` records which bit holds
 which definition and the SHA-256 of the exact rule it was built from.
 
-``rebuild`` (re)creates the column for the active definitions; migration 0006 runs it, and a migration that
-adds or changes a definition runs it again (the table is rewritten once, holding a lock on ``weekly_reports``
-meanwhile: a deploy step, like any migration). The aggregation uses a bit only when the bit's rule is exactly
+``rebuild`` (re)creates the column for the active definitions, for the tests and the benchmarks' loader. The
+migrations do not call it: 0006 and 0008 build the flags with frozen copies (``migrations/frozen/``), and a
+migration that adds or changes a definition carries its own frozen SQL (the table is rewritten once, holding a
+lock on ``weekly_reports`` meanwhile: a deploy step, like any migration; docs/architecture.md). The aggregation uses a bit only when the bit's rule is exactly
 the definition's rule (``usable_bits``) and evaluates any other definition inline, so a definition added
 without a rebuild is slower, never wrong. SQLite keeps no flags: it evaluates the rules inline (the demo and
 the tests; a virtual generated column would cost the same as the inline rule).
@@ -260,7 +261,8 @@ def usable_bits(connection: Connection, definitions: Sequence[CompiledDefinition
 
 
 def drop_week_flags(connection: Connection) -> None:
-    """Remove the week flags (migration 0008's downgrade): the triggers, functions, columns and index."""
+    """Remove the week flags (what migration 0008's downgrade does with its frozen copy): the triggers, functions,
+    columns and index."""
     connection.exec_driver_sql(_DROP_TRIGGERS)
     connection.exec_driver_sql("DROP FUNCTION IF EXISTS covidmeter_late_flags(varchar, date, timestamptz)")
     connection.exec_driver_sql(f"DROP INDEX IF EXISTS {CELLS_INDEX}")
