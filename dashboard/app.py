@@ -31,7 +31,8 @@ from flask_wtf.csrf import generate_csrf
 from reporting.audit import record
 from reporting.authz import protect_prefix, staff
 from reporting.extensions import db
-from reporting.headers import add_csp_override
+from reporting.headers import add_csp_override, mount_spa
+from reporting.problems import answer_json_under
 from reporting.security import current_principal
 from reporting.staff.routes import register_staff_link
 from reporting.weeks import format_iso_week
@@ -99,6 +100,8 @@ def init_dash(app: Flask) -> dash.Dash:
     register_callbacks(dash_app)
 
     protect_prefix(app, PREFIX, staff(*ROLES))
+    mount_spa(app, PREFIX)  # no-store answers; the CSRF cookie Dash's renderer sends back on callbacks
+    answer_json_under(app, f"{PREFIX}_")  # Dash's own routes (_dash-update-component, ...): problem documents
     # Plotly renders an image download through a blob: URL (modebar camera and our image buttons).
     add_csp_override(app, PREFIX, {"script-src": " ".join(dash_app.csp_hashes()),
                                    "style-src": "'unsafe-inline'", "img-src": "blob:"})

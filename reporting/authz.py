@@ -26,7 +26,7 @@ from urllib.parse import quote
 from flask import Blueprint, Flask, abort, current_app, redirect, request, url_for
 
 from .models import STAFF_ROLES
-from .problems import ProblemError
+from .problems import ProblemError, wants_json
 from .security import current_principal
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -134,7 +134,7 @@ def enforce() -> Any:
             if principal.role in rule.roles:
                 return None
             abort(403)
-        if request.method != "GET" or request.path.startswith("/dashboard/_"):
+        if request.method != "GET" or wants_json():  # a machine's request: 401, not a login page
             abort(401)
         return redirect(url_for("staff.login", next=_next_target()))
     abort(403)

@@ -1,7 +1,9 @@
-"""Security headers on every response, and the CSRF cookie that Dash's renderer sends back.
+"""Security headers on every response, and the CSRF cookie a mounted single-page app's renderer sends back.
 
-The content security policy allows no inline script and no third-party origin on citizen pages. The
-dashboard (Dash) registers the hashes of its own inline scripts through ``extra_script_hashes``.
+The content security policy allows no inline script and no third-party origin on citizen pages. An app mounted
+under a prefix (the dashboard's Dash app) declares what it needs with ``add_csp_override`` (the hashes of its
+own inline scripts) and ``mount_spa`` (no-store answers, the CSRF cookie its renderer sends back as a header);
+this package knows none of those prefixes itself.
 """
 
 from __future__ import annotations
@@ -51,24 +53,34 @@ _EVERY_RESPONSE = [
     ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"),
     ("Cross-Origin-Opener-Policy", "same-origin"),
 ]
-_NO_STORE_PREFIXES = ("/api/", "/me", "/report", "/staff", "/dashboard", "/login", "/signup", "/week/",
-                      "/unsubscribe/", "/withdrawn")
+_NO_STORE_PREFIXES = ("/api/", "/me", "/report", "/staff", "/login", "/signup", "/week/", "/unsubscribe/",
+                      "/withdrawn")
+_SPA_MOUNTS = "covidmeter.spa_mounts"
+CSRF_COOKIE = "_csrf_token"
+
+
+def mount_spa(app: Flask, prefix: str) -> None:
+    """A single-page app under ``prefix`` (Dash): its answers are never stored by caches, and its HTML pages set
+    the cookie ``_csrf_token`` (SameSite=Strict, path ``prefix``) that its renderer sends back as the
+    ``X-CSRFToken`` header of its callbacks, where CSRFProtect checks it."""
+    app.extensions.setdefault(_SPA_MOUNTS, []).append(prefix)
 
 
 def init_app(app: Flask) -> None:
     @app.after_request
     def _headers(response: Response) -> Response:
         path = request.path
+        mounts = current_app.extensions.get(_SPA_MOUNTS, ())
+        mount = next((prefix for prefix in mounts if path.startswith(prefix)), None)
         defaults = [("Content-Security-Policy", content_security_policy(current_app, path)), *_EVERY_RESPONSE]
         if current_app.config["COVIDMETER_SECURE_COOKIES"]:
             defaults.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
-        if path.startswith(_NO_STORE_PREFIXES):
+        if path.startswith(_NO_STORE_PREFIXES) or mount is not None:
             defaults.append(("Cache-Control", "no-store"))
         # What a view set itself wins (setdefault), checked in one pass over the headers.
         present = {name.lower() for name in response.headers.keys()}
         response.headers.extend([(name, value) for name, value in defaults if name.lower() not in present])
-        # Dash's renderer sends the cookie '_csrf_token' back as the X-CSRFToken header on callbacks.
-        if path.startswith("/dashboard/") and response.mimetype == "text/html":
-            response.set_cookie("_csrf_token", generate_csrf(), samesite="Strict", httponly=False,
-                                secure=current_app.config["COVIDMETER_SECURE_COOKIES"], path="/dashboard/")
+        if mount is not None and response.mimetype == "text/html":
+            response.set_cookie(CSRF_COOKIE, generate_csrf(), samesite="Strict", httponly=False,
+                                secure=current_app.config["COVIDMETER_SECURE_COOKIES"], path=mount)
         return response

@@ -10,7 +10,7 @@ import logging
 import secrets
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
@@ -22,10 +22,19 @@ from .logredact import redact
 log = logging.getLogger(__name__)
 
 API_PREFIXES = ("/api/",)
+_JSON_PREFIXES = "covidmeter.json_prefixes"
+
+
+def answer_json_under(app: Flask, prefix: str) -> None:
+    """Errors under ``prefix`` are answered as problem documents, like the API's (a mounted app's machine
+    endpoints, such as the dashboard's Dash callbacks), not as pages."""
+    app.extensions.setdefault(_JSON_PREFIXES, []).append(prefix)
 
 
 def wants_json() -> bool:
-    return request.path.startswith(API_PREFIXES) or request.path.startswith("/dashboard/_dash")
+    """Whether this request is a machine's (the API, or a prefix declared with ``answer_json_under``)."""
+    path = request.path
+    return path.startswith(API_PREFIXES) or any(path.startswith(p) for p in current_app.extensions.get(_JSON_PREFIXES, ()))
 
 
 def problem(status: int, title: str, detail: str | None = None, **extra: Any) -> Response:

@@ -17,3 +17,23 @@ def test_the_layers_contract_holds() -> None:
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "1 kept, 0 broken" in done.stdout
+
+
+def test_reporting_knows_no_path_of_the_dashboard() -> None:
+    """What the dashboard needs of the write side (no-store answers, its CSRF cookie, problem documents for its
+    machine endpoints, staff-only access) it declares when it is mounted (reporting.headers.mount_spa,
+    problems.answer_json_under, authz.protect_prefix); reporting's code names none of its paths."""
+    offenders = [str(path.relative_to(ROOT)) for path in (ROOT / "reporting").rglob("*.py")
+                 if "/dashboard" in path.read_text(encoding="utf-8")]
+    assert offenders == []
+
+
+def test_reporting_builds_and_answers_alone(tmp_path: Path) -> None:
+    import reporting
+
+    app = reporting.create_app({"TESTING": True, "COVIDMETER_DATABASE_URL": f"sqlite:///{tmp_path / 'alone.sqlite'}",
+                                "COVIDMETER_SECRET_KEY": "alone-" + "k" * 40})
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    missing = client.get("/dashboard/")
+    assert missing.status_code == 404 and "_csrf_token" not in missing.headers.get("Set-Cookie", "")
