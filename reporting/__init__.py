@@ -77,8 +77,8 @@ def register_security(app: Flask) -> None:
         # claim and ignored (Werkzeug's ProxyFix).
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies,  # type: ignore[method-assign]
-                                x_port=proxies)
+        fixed = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
+        app.wsgi_app = fixed  # type: ignore[method-assign]
 
 
 def register_i18n(app: Flask) -> None:

@@ -34,7 +34,8 @@ def answer_json_under(app: Flask, prefix: str) -> None:
 def wants_json() -> bool:
     """Whether this request is a machine's (the API, or a prefix declared with ``answer_json_under``)."""
     path = request.path
-    return path.startswith(API_PREFIXES) or any(path.startswith(p) for p in current_app.extensions.get(_JSON_PREFIXES, ()))
+    declared = current_app.extensions.get(_JSON_PREFIXES, ())
+    return path.startswith(API_PREFIXES) or any(path.startswith(prefix) for prefix in declared)
 
 
 def problem(status: int, title: str, detail: str | None = None, **extra: Any) -> Response:
