@@ -27,13 +27,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def cluster() -> Iterator[pgcluster.PrivateCluster]:
     """A private, migrated PostgreSQL cluster of this test's own, dropped afterwards."""
-    if not os.environ.get("COVIDMETER_TEST_DATABASE_URL", "").startswith("postgresql"):
-        pytest.skip("a private PostgreSQL cluster: runs in the PostgreSQL pass (COVIDMETER_TEST_DATABASE_URL)")
-    why_not = pgcluster.available()
-    if why_not:
-        if os.environ.get("COVIDMETER_REQUIRE_FAULTS") == "1":
-            pytest.fail(why_not)
-        pytest.skip(why_not)
+    pgcluster.skip_unless_possible()
     from reporting.migrate import upgrade
 
     with pgcluster.private_cluster(f"faults_{uuid.uuid4().hex[:8]}") as made:

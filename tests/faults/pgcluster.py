@@ -29,6 +29,20 @@ def available() -> str | None:
     return None
 
 
+def skip_unless_possible() -> None:
+    """Skip the calling test (or fail it in CI, COVIDMETER_REQUIRE_FAULTS=1) unless a private cluster can be made
+    here; cluster tests run in the PostgreSQL pass only (COVIDMETER_TEST_DATABASE_URL), once."""
+    import pytest
+
+    if not os.environ.get("COVIDMETER_TEST_DATABASE_URL", "").startswith("postgresql"):
+        pytest.skip("a private PostgreSQL cluster: runs in the PostgreSQL pass (COVIDMETER_TEST_DATABASE_URL)")
+    why_not = available()
+    if why_not:
+        if os.environ.get("COVIDMETER_REQUIRE_FAULTS") == "1":
+            pytest.fail(why_not)
+        pytest.skip(why_not)
+
+
 def _versions() -> list[str]:
     root = Path("/usr/lib/postgresql")
     return sorted((p.name for p in root.iterdir() if (p / "bin" / "postgres").exists()), key=int) if root.exists() else []

@@ -97,13 +97,7 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
 
 @pytest.fixture(scope="module")
 def seeded() -> Iterator[Seeded]:
-    if not os.environ.get("COVIDMETER_TEST_DATABASE_URL", "").startswith("postgresql"):
-        pytest.skip("a private PostgreSQL cluster: runs in the PostgreSQL pass (COVIDMETER_TEST_DATABASE_URL)")
-    why_not = pgcluster.available()
-    if why_not:
-        if os.environ.get("COVIDMETER_REQUIRE_FAULTS") == "1":
-            pytest.fail(why_not)
-        pytest.skip(why_not)
+    pgcluster.skip_unless_possible()
     from reporting.extensions import db
     from reporting.migrate import upgrade
     from scheduler.aggregation import today_in

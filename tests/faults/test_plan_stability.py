@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import json
-import os
 import random
 import re
 import statistics
@@ -47,13 +46,7 @@ STRATUM = {"id", "profile_id", "region_code", "municipality_code", "sex", "birth
 @pytest.fixture(scope="module")
 def stats_cluster() -> Iterator[pgcluster.PrivateCluster]:
     """A private, migrated cluster with pg_stat_statements counting nested statements too."""
-    if not os.environ.get("COVIDMETER_TEST_DATABASE_URL", "").startswith("postgresql"):
-        pytest.skip("a private PostgreSQL cluster: runs in the PostgreSQL pass (COVIDMETER_TEST_DATABASE_URL)")
-    why_not = pgcluster.available()
-    if why_not:
-        if os.environ.get("COVIDMETER_REQUIRE_FAULTS") == "1":
-            pytest.fail(why_not)
-        pytest.skip(why_not)
+    pgcluster.skip_unless_possible()
     from reporting.migrate import upgrade
 
     settings = {"shared_preload_libraries": "'pg_stat_statements'", "pg_stat_statements.track": "all"}
