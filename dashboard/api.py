@@ -28,6 +28,7 @@ from reporting.security import Principal, hash_secret, set_principal
 from reporting.staff.service import find_api_token
 
 from . import export, openapi
+from .i18n import _
 
 EXPORT_SCOPE = "export:read"
 INFLUENZANET_SCOPE = "influenzanet:read"
@@ -194,4 +195,4 @@ def openapi_document() -> Response:
 @bp.get("/docs")
 @access(PUBLIC)
 def docs() -> str:
-    return render_template("api_docs.html", spec=openapi.document(), parameters=openapi.parameter_table())
+    return render_template("api_docs.html", _=_, spec=openapi.document(), parameters=openapi.parameter_table())

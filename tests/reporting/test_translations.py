@@ -1,4 +1,4 @@
-"""The Danish catalog is complete, and the committed .mo is the compiled .po."""
+"""The Danish catalog is complete, holds reporting's strings only, and the committed .mo is the compiled .po."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
 
 import reporting
+from tests.catalogues import catalogue_ids, extracted_ids
 
 CATALOG = Path(reporting.__file__).parent / "translations" / "da" / "LC_MESSAGES"
 
@@ -24,6 +25,14 @@ def test_every_message_has_a_danish_translation() -> None:
     untranslated = [m.id for m in catalog if m.id and not (m.string if isinstance(m.string, str) else all(m.string))]
     fuzzy = [m.id for m in catalog if m.id and m.fuzzy]
     assert untranslated == [] and fuzzy == []
+
+
+def test_the_catalog_holds_exactly_what_reporting_asks_for(tmp_path: Path) -> None:
+    """Every string reporting's code and templates translate is in the catalog, and nothing else is: the
+    dashboard's strings live in its own domain (dashboard/translations), not in the base package's."""
+    wanted = extracted_ids("reporting/babel.cfg", ("_l", "lazy_gettext"), tmp_path)
+    held = catalogue_ids(CATALOG / "messages.po")
+    assert (sorted(wanted - held), sorted(held - wanted)) == ([], [])
 
 
 def test_placeholders_survive_translation() -> None:
