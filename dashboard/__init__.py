@@ -1,15 +1,26 @@
-"""dashboard: what staff see. The Dash app at /dashboard/ and the aggregate export API under /api/v1/.
-Imports ``reporting`` and ``scheduler``; reads aggregates only, never recomputes epidemiology."""
+"""dashboard: what staff see, over the published aggregates only (it never recomputes epidemiology).
+
+- app: the Dash app at /dashboard/ (staff roles), mounted with what it needs of the write side declared
+  when it is mounted: its prefix rule (authz.protect_prefix), no-store answers and its CSRF cookie
+  (headers.mount_spa), problem documents for Dash's own routes (problems.answer_json_under);
+- api, export, openapi: the aggregate export API under /api/v1/ (tokens, audit, disclosure-controlled);
+- queries, figures, cache: read-only queries, the Plotly figures, the figure cache keyed by the aggregates'
+  version; i18n: the dashboard's own translation domain.
+
+Imports ``reporting`` and ``scheduler``; nothing imports it but ``wsgi``."""
 
 from __future__ import annotations
 
-from flask import Flask
+from dash.exceptions import DashException, DependencyException
+from flask import Flask, request
+
+from reporting.problems import problem
+
+from .api import bp as api_bp
+from .app import init_dash
 
 
 def init_app(app: Flask) -> None:
-    from .api import bp as api_bp
-    from .app import init_dash
-
     app.register_blueprint(api_bp)
     init_dash(app)
     _register_dash_errors(app)
@@ -17,10 +28,6 @@ def init_app(app: Flask) -> None:
 
 def _register_dash_errors(app: Flask) -> None:
     """Malformed requests to Dash's own routes are the caller's error (4xx), not ours (500)."""
-    from dash.exceptions import DashException, DependencyException
-    from flask import request
-
-    from reporting.problems import problem
 
     @app.errorhandler(DependencyException)
     def _unknown_dependency(error: DependencyException) -> object:

@@ -35,7 +35,7 @@ from reporting.headers import add_csp_override, mount_spa
 from reporting.problems import answer_json_under
 from reporting.security import current_principal
 from reporting.staff.routes import register_staff_link
-from reporting.weeks import format_iso_week
+from reporting.weeks import format_iso_week, parse_iso_week
 
 from . import export, figures, queries
 from .cache import figure_cache, init_cache
@@ -286,8 +286,6 @@ def state_from_search(search: str | None) -> dict[str, Any]:
 
 
 def _monday_from_param(value: str) -> str | None:
-    from reporting.weeks import parse_iso_week
-
     try:
         return parse_iso_week(value).isoformat()
     except ValueError:

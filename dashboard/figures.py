@@ -25,6 +25,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import plotly.colors
+import plotly.io as pio
+
 from reporting.weeks import format_iso_week
 
 from .i18n import _
@@ -60,15 +63,11 @@ def regions_geojson_version() -> str:
 def _template(name: str | None) -> dict[str, Any]:
     """A Plotly template as JSON (read from plotly once per process; shared, never modified).
     ``None`` is Plotly's default template, which a figure without one gets."""
-    import plotly.io as pio
-
     return pio.templates[name if name is not None else pio.templates.default].to_plotly_json()
 
 
 @lru_cache(maxsize=None)
 def _named_colorscale(name: str) -> tuple[tuple[float, str], ...]:
-    import plotly.colors
-
     return tuple((position, colour) for position, colour in plotly.colors.get_colorscale(name))
 
 
