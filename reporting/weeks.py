@@ -5,12 +5,27 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 
 _ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$", re.ASCII)  # not other scripts' digits
 
 
 def monday_of(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
+
+
+def weeks_between(first: dt.date, last: dt.date) -> list[dt.date]:
+    """The Mondays from ``first`` to ``last`` (Mondays both), inclusive."""
+    weeks, week = [], first
+    while week <= last:
+        weeks.append(week)
+        week += dt.timedelta(weeks=1)
+    return weeks
+
+
+def today_in(timezone: str) -> dt.date:
+    """Today's date in the time zone named ``timezone`` (the service's: COVIDMETER_TIMEZONE)."""
+    return dt.datetime.now(ZoneInfo(timezone)).date()
 
 
 def parse_iso_week(value: str) -> dt.date:
