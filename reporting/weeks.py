@@ -68,8 +68,8 @@ def onset_date(report_day: dt.date, fever_start: dt.date | None, symptom_start: 
 
 
 # The Influenzanet season: 1 September to 31 August, named by its starting year. The one statement of the rule:
-# scheduler.sqlfunctions.season_start writes it in SQL from this constant, and the PL/pgSQL of the season ordinal
-# (reporting.reports.season_ordinal) is held to ``season_bounds`` by tests/scheduler/test_season_ordinal.py.
+# scheduler.incidence.sqlfunctions.season_start writes it in SQL from this constant, and the PL/pgSQL of the season
+# ordinal (reporting.reports.season_ordinal) is held to ``season_bounds`` by tests/scheduler/test_season_ordinal.py.
 SEASON_START_MONTH = 9
 
 

@@ -14,8 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from reporting.models import SeasonMaximum
 from reporting.weeks import season_of
 
-from .disclosure import PublishedValues
-from .estimates import CellKey
+from .cells import CellKey, PublishedValues
 
 
 # Influenzanet display censoring (ifnBase): hide a week whose active count is below this share of the season's

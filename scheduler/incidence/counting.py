@@ -97,6 +97,10 @@ def _cached_count_statement(weeks: tuple[dt.date, ...], rules: tuple[tuple[str, 
 
 @dataclass(frozen=True)
 class CellCount:
+    """The counts of one cell of one week and method for one definition: the cell's key
+    (scheduler.incidence.cells) without the week and the method, and the two counts (held to the key by
+    tests/scheduler/test_cells.py)."""
+
     geo_type: str
     geo_code: str
     age_band: str

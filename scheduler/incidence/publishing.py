@@ -12,11 +12,11 @@ from sqlalchemy import Connection, select, tuple_
 
 from reporting.models import MISSING_NONE, IncidenceEstimate
 
+from .cells import CellKey, PublishedValues
 from .counting import WeekCounts
 from .definitions import CompiledDefinition
-from .disclosure import (DisclosurePolicy, PublishedValues, TableDisclosure, disclose_table, public_rows, published,
-                         table_relations)
-from .estimates import CellKey, WriteSummary
+from .disclosure import DisclosurePolicy, TableDisclosure, disclose_table, public_rows, published, table_relations
+from .estimates import WriteSummary
 from .methods import Method
 from .protection import InfeasibleAudit, Key, WeekTables, protect_week, published_cell
 from .statistics import standardised_rate

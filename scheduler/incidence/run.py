@@ -19,11 +19,12 @@ from reporting.extensions import db
 from reporting.models import WeeklyReport
 from reporting.weeks import today_in
 
+from .cells import CellKey, PublishedValues
 from .censoring import apply_display_censoring, record_season_maxima, run_maxima, season_maxima
 from .counting import count_weeks
 from .definitions import CompiledDefinition
-from .disclosure import DisclosurePolicy, PublishedValues, TableDisclosure
-from .estimates import CellKey, WriteSummary, write_estimates, write_participation
+from .disclosure import DisclosurePolicy, TableDisclosure
+from .estimates import WriteSummary, write_estimates, write_participation
 from .horizon import first_recomputable_week, purged_before
 from .methods import Method, check, get_method
 from .participation import participation_rows

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reporting.models import MISSING_LOW_PRECISION, MISSING_NONE, MISSING_PRIVACY
-from scheduler.incidence.disclosure import (DisclosurePolicy, PublishedValues, disclose_cell, disclose_table,
-                                            public_rows, recoverable, table_relations)
+from scheduler.incidence.cells import PublishedValues
+from scheduler.incidence.disclosure import (DisclosurePolicy, disclose_cell, disclose_table, public_rows, recoverable,
+                                            table_relations)
 from scheduler.incidence.statistics import poisson_interval, wilson_interval
 
 REGIONS = ["1081", "1082", "1083", "1084", "1085"]
