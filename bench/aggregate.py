@@ -72,10 +72,11 @@ def measure(url: str, all_methods: bool) -> None:
     app = create_app({"COVIDMETER_DATABASE_URL": url, "COVIDMETER_SECRET_KEY": "bench" * 10})
     from reporting.extensions import db
     from reporting.models import IncidenceEstimate, ParticipationEstimate, SeasonMaximum
-    from scheduler import caseflags
-    from scheduler.aggregation import aggregate_weeks, report_weeks, weeks_between
-    from scheduler.definitions import load_definitions
-    from scheduler.methods import METHODS
+    from reporting.weeks import weeks_between
+    from scheduler.incidence import caseflags
+    from scheduler.incidence import aggregate_weeks, report_weeks
+    from scheduler.incidence.definitions import load_definitions
+    from scheduler.incidence.methods import METHODS
 
     with app.app_context():
         with db.engine.begin() as connection:  # a clean slate of estimates: every figure is written once

@@ -13,8 +13,8 @@ publish), it reads the final rows the aggregation wrote and the true counts (``c
 - for the headline cells (nation and regions, all ages and sexes) the share withheld and the largest
   difference of a published incidence from the unprotected one (suppression withholds, it never alters: any
   difference is a bug);
-- the time of the joint audit per week (``scheduler.protection.protect_week``) against the table-by-table
-  suppression it starts from (``scheduler.disclosure.disclose_table``), measured in the same run.
+- the time of the joint audit per week (``scheduler.incidence.protection.protect_week``) against the table-by-table
+  suppression it starts from (``scheduler.incidence.disclosure.disclose_table``), measured in the same run.
 
 Results go to ``bench/results/disclosure.json`` and, with matplotlib (the bench extra), a plot
 ``bench/results/disclosure.png``.
@@ -65,11 +65,14 @@ def main() -> None:
 
     from reporting.db import make_engine
     from reporting.models import MISSING_NONE, MISSING_NOT_PUBLISHED, IncidenceEstimate
-    from scheduler.aggregation import count_weeks, load_strata, report_weeks, weeks_between
-    from scheduler.definitions import load_definitions
-    from scheduler.disclosure import DisclosurePolicy, disclose_table, table_relations
-    from scheduler.methods import get_method
-    from scheduler.protection import AuditReport, WeekTables, protect_week, published_cell
+    from reporting.weeks import weeks_between
+    from scheduler.incidence import report_weeks
+    from scheduler.incidence.counting import count_weeks
+    from scheduler.incidence.definitions import load_definitions
+    from scheduler.incidence.disclosure import DisclosurePolicy, disclose_table, table_relations
+    from scheduler.incidence.methods import get_method
+    from scheduler.incidence.protection import AuditReport, WeekTables, protect_week, published_cell
+    from scheduler.incidence.strata import load_strata
 
     engine = make_engine(url)
     with engine.connect() as connection:

@@ -7,13 +7,13 @@ episodes of illness with onset, duration, symptoms and "same illness" on continu
 wave. The rows are filled like the citizen service fills them (stratum copied onto the report, onset = first
 known of fever start, symptom start, report date, and its ISO week).
 
-The generated columns ``case_flags`` and ``week_flags`` (scheduler/caseflags.py) are filled by PostgreSQL during
-the COPY, as they are when the service writes a report; the season ordinal (reporting/reports/season_ordinal.py)
-is written with each row, as its trigger would set it. During the load the secondary indexes of
-``weekly_reports`` are dropped and triggers are off for the loading session (``session_replication_role =
-replica``: foreign-key checks, and the triggers that keep ``late_flags``); afterwards the indexes are rebuilt
-under their migration names, the late flags are set in one statement (``caseflags.recompute_late_flags``, as a
-rebuild does), and the tables are vacuumed and analysed.
+The generated columns ``case_flags`` and ``week_flags`` (scheduler/incidence/caseflags.py) are filled by PostgreSQL
+during the COPY, as they are when the service writes a report; the season ordinal
+(reporting/reports/season_ordinal.py) is written with each row, as its trigger would set it. During the load the
+secondary indexes of ``weekly_reports`` are dropped and triggers are off for the loading session
+(``session_replication_role = replica``: foreign-key checks, and the triggers that keep ``late_flags``); afterwards
+the indexes are rebuilt under their migration names, the late flags are set in one statement
+(``caseflags.recompute_late_flags``, as a rebuild does), and the tables are vacuumed and analysed.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from reporting.models import Municipality, Region
 from reporting.reports import season_ordinal
 from reporting.symptoms import SYMPTOMS
 from reporting.weeks import season_of
-from scheduler import caseflags
+from scheduler.incidence import caseflags
 
 INDEXES = {
     "uq_weekly_reports_profile_id_week": "ALTER TABLE weekly_reports ADD CONSTRAINT "

@@ -13,7 +13,7 @@ Query parameters (all optional):
 - ``sex``: ``all``, ``female``, ``male``, ``other``; default: every value.
 - ``as_of``: a date ``YYYY-MM-DD``: the figures as published on that date (the weeks final by then).
 
-Rows are each week's one final issue (scheduler.estimates: written once the week and the next are over, never
+Rows are each week's one final issue (scheduler.incidence.estimates: written once the week and the next are over, never
 revised), all published age bands and sexes included (``all`` is the margin).
 A withheld value is empty, with its Delphi reason code in ``missing_reason``. Each row carries our columns
 and, beside them, the Delphi COVIDcast columns (``DELPHI_COLUMNS``). ``influenzanet_rows`` gives the

@@ -75,7 +75,8 @@ class EstimateFilter:
 
 @dataclass(frozen=True)
 class Estimate:
-    """One published incidence cell, as the scheduler wrote it (proportions 0..1)."""
+    """One published incidence cell, as the scheduler wrote it (proportions 0..1): the cell's key and values
+    (scheduler.incidence.cells, which tests/scheduler/test_cells.py holds these fields to) and its issue."""
 
     week: dt.date
     geo_type: str

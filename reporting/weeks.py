@@ -5,12 +5,27 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 
 _ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$", re.ASCII)  # not other scripts' digits
 
 
 def monday_of(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
+
+
+def weeks_between(first: dt.date, last: dt.date) -> list[dt.date]:
+    """The Mondays from ``first`` to ``last`` (Mondays both), inclusive."""
+    weeks, week = [], first
+    while week <= last:
+        weeks.append(week)
+        week += dt.timedelta(weeks=1)
+    return weeks
+
+
+def today_in(timezone: str) -> dt.date:
+    """Today's date in the time zone named ``timezone`` (the service's: COVIDMETER_TIMEZONE)."""
+    return dt.datetime.now(ZoneInfo(timezone)).date()
 
 
 def parse_iso_week(value: str) -> dt.date:
@@ -53,8 +68,8 @@ def onset_date(report_day: dt.date, fever_start: dt.date | None, symptom_start: 
 
 
 # The Influenzanet season: 1 September to 31 August, named by its starting year. The one statement of the rule:
-# scheduler.sqlfunctions.season_start writes it in SQL from this constant, and the PL/pgSQL of the season ordinal
-# (reporting.reports.season_ordinal) is held to ``season_bounds`` by tests/scheduler/test_season_ordinal.py.
+# scheduler.incidence.sqlfunctions.season_start writes it in SQL from this constant, and the PL/pgSQL of the season
+# ordinal (reporting.reports.season_ordinal) is held to ``season_bounds`` by tests/scheduler/test_season_ordinal.py.
 SEASON_START_MONTH = 9
 
 

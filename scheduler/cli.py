@@ -16,14 +16,14 @@ from tqdm import tqdm
 from reporting import migrate
 from reporting.extensions import db
 from reporting.models import JobRun, utcnow
-from reporting.weeks import format_iso_week, monday_of, parse_iso_week
+from reporting.weeks import format_iso_week, monday_of, parse_iso_week, today_in, weeks_between
 
 from . import claims
-from .aggregation import WEEKS_PER_STATEMENT, aggregate_weeks, report_weeks, today_in, weeks_between
-from .definitions import DefinitionError, load_definitions
-from .estimates import WriteSummary
+from .incidence import WEEKS_PER_STATEMENT, aggregate_weeks, report_weeks
+from .incidence.definitions import DefinitionError, load_definitions
+from .incidence.estimates import WriteSummary
 from .jobs import JOBS, PeriodicJob, find
-from .methods import METHODS, get_method
+from .incidence.methods import METHODS, get_method
 
 
 def register(app: Flask) -> None:

@@ -26,10 +26,11 @@ from reporting import migrate
 from reporting.extensions import db
 from reporting.models import (Account, ApiToken, Base, IncidenceEstimate, InstanceFact, Profile, StaffUser,
                               WeeklyReport, utcnow)
+from reporting.weeks import today_in, weeks_between
 
-from .aggregation import aggregate_weeks, today_in, weeks_between
-from .definitions import load_definitions
-from .methods import METHODS
+from .incidence import aggregate_weeks
+from .incidence.definitions import load_definitions
+from .incidence.methods import METHODS
 from .synthetic import generate
 
 DEMO_FACT = "demo"

@@ -37,12 +37,12 @@ from flask import Flask, current_app
 from sqlalchemy.exc import OperationalError
 
 from reporting.extensions import db
-from reporting.weeks import format_iso_week, monday_of, parse_iso_week
+from reporting.weeks import format_iso_week, monday_of, parse_iso_week, today_in
 
 from . import claims
-from .aggregation import aggregate_weeks, today_in
-from .definitions import load_definitions
-from .methods import METHODS
+from .incidence import aggregate_weeks
+from .incidence.definitions import load_definitions
+from .incidence.methods import METHODS
 
 log = logging.getLogger(__name__)
 # SQLite (the embedded default) refuses a transaction that read and then writes while another connection

@@ -6,44 +6,31 @@ What goes (periods from configuration, in days):
   Influenzanet seasons (1 September - 31 August) that ended before today minus the period. Purging by season
   keeps every method exact for the seasons that remain, because every look-back a method makes (season counts,
   weeks reported so far, the first report of the season) stays inside one season; only the same-episode rule
-  and the activity window look a few weeks back, which ``first_recomputable_week`` covers;
+  and the activity window look a few weeks back, which ``first_recomputable_week`` covers
+  (scheduler.incidence.horizon);
 - accounts never confirmed, COVIDMETER_RETENTION_UNCONFIRMED_DAYS after sign-up (with what hangs on them);
 - login tokens spent or expired, and sessions ended or revoked, COVIDMETER_RETENTION_TOKEN_DAYS ago;
 - sent and finally failed outbox mail, COVIDMETER_RETENTION_MAIL_DAYS after it was written.
 
-Published estimates stay. The purge records its horizon (``instance_facts`` key 'reports_purged_before'), and
-the aggregation skips every week whose inputs may have been purged, so re-running an old week can never
-publish a "revision" that only reflects deleted data (docs/methods.md, "Retention and revisions").
+Published estimates stay. The purge records its horizon (``instance_facts`` key 'reports_purged_before', read by
+``scheduler.incidence.horizon.purged_before``), and the aggregation skips every week whose inputs may have been
+purged, so re-running an old week can never publish a "revision" that only reflects deleted data
+(docs/methods.md, "Retention and revisions").
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, or_, select
+from sqlalchemy import Engine, and_, delete, or_, select
 
 from reporting.models import (Account, InstanceFact, LoginToken, OutboxMessage, ReportRevision, ReportSubmission,
                               UserSession, WeeklyReport, utcnow)
 from reporting.weeks import season_bounds
 
-PURGE_FACT = "reports_purged_before"
-
-
-def purged_before(connection: Connection) -> dt.date | None:
-    """Reports of weeks before this date have been deleted by retention (None: never)."""
-    value = connection.scalar(select(InstanceFact.value).where(InstanceFact.key == PURGE_FACT))
-    return dt.date.fromisoformat(value) if value else None
-
-
-def first_recomputable_week(horizon: dt.date, method: Any) -> dt.date:
-    """The first Monday whose estimates for ``method`` depend on no purged report: the season starts at the
-    horizon; the activity window and the same-episode look-back reach back a few weeks more."""
-    back = method.window_weeks + math.ceil((method.same_episode_days or 0) / 7) + 1
-    first_monday = horizon + dt.timedelta(days=(7 - horizon.weekday()) % 7)
-    return first_monday + dt.timedelta(weeks=back)
+from .incidence.horizon import PURGE_FACT, purged_before
 
 
 def report_horizon(today: dt.date, days: int) -> dt.date:

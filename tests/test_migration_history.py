@@ -171,8 +171,8 @@ def test_the_history_replays_without_the_application(scratch_url: str) -> None:
 def _database_kept_objects(connection) -> None:  # type: ignore[no-untyped-def]
     """PostgreSQL: what the models do not declare is there, and the flags are usable by today's aggregation."""
     from reporting.reports import season_ordinal
-    from scheduler import caseflags
-    from scheduler.definitions import CompiledDefinition
+    from scheduler.incidence import caseflags
+    from scheduler.incidence.definitions import CompiledDefinition
 
     columns = set(connection.scalars(text(
         "SELECT attname FROM pg_attribute WHERE attrelid = 'weekly_reports'::regclass AND NOT attisdropped")))

@@ -100,9 +100,9 @@ def seeded() -> Iterator[Seeded]:
     pgcluster.skip_unless_possible()
     from reporting.extensions import db
     from reporting.migrate import upgrade
-    from scheduler.aggregation import today_in
+    from reporting.weeks import today_in
+    from scheduler.incidence.methods import METHODS
     from scheduler.jobs import execute, find
-    from scheduler.methods import METHODS
     from scheduler.synthetic import generate
     from wsgi import create_app
 

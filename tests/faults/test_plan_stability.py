@@ -225,7 +225,7 @@ def test_migration_0013_holds_the_function_text_the_code_installs() -> None:
     from sqlalchemy.dialects import postgresql
 
     from reporting.reports import season_ordinal
-    from scheduler import caseflags
+    from scheduler.incidence import caseflags
 
     snapshot = _bodies("\n".join(_migration_0013().UPGRADE), "$function$")
 

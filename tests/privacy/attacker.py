@@ -18,12 +18,13 @@ What the attacker knows, and nothing more:
    true counts are used; the meaning of reason code 6 (low precision: "privacy wins", so its withheld cases are
    not 1..4) when it holds; the standard population weights (table ``standard_populations``), which make the
    standardised rate a linear function of the band cases; the formulas of every published interval and error
-   (``scheduler.statistics``: public, documented methods, no disclosure code); and, for revision differencing,
-   the fact that exactly one person withdrew between two issue dates (``Withdrawal``).
-3. **For judging only**, the true counts (``Truth``, from ``scheduler.aggregation.count_weeks``). The truth never
-   enters the integer program; it only picks which withheld counts are worth solving for and scores the result.
+   (``scheduler.incidence.statistics``: public, documented methods, no disclosure code); and, for revision
+   differencing, the fact that exactly one person withdrew between two issue dates (``Withdrawal``).
+3. **For judging only**, the true counts (``Truth``, from ``scheduler.incidence.counting.count_weeks``). The
+   truth never enters the integer program; it only picks which withheld counts are worth solving for and scores
+   the result.
 
-It never imports ``scheduler.disclosure``: the attack must not depend on the protection it attacks.
+It never imports ``scheduler.incidence.disclosure``: the attack must not depend on the protection it attacks.
 
 How it works: every published row is an observation of one *state* (the figures of one aggregation run, named
 by its issue date) of one cell. A row of issue ``i`` read with ``as_of=D`` holds for every run of its week from
@@ -56,7 +57,7 @@ from typing import Any
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from scheduler.statistics import poisson_interval, standard_error, wilson_interval
+from scheduler.incidence.statistics import poisson_interval, standard_error, wilson_interval
 
 ALL = "all"
 NATION = "DK"
@@ -932,7 +933,7 @@ class Truth:
 
 
 def truth_from_counts(counts: Mapping[str, Mapping[dt.date, Any]], definitions: Sequence[Any]) -> Truth:
-    """``counts[method][week]`` as ``scheduler.aggregation.count_weeks`` returns it (a ``WeekCounts``)."""
+    """``counts[method][week]`` as ``scheduler.incidence.counting.count_weeks`` returns it (a ``WeekCounts``)."""
     truth = Truth()
     for method, weeks in counts.items():
         for week, wc in weeks.items():

@@ -13,9 +13,12 @@ from sqlalchemy import func, select
 from reporting.extensions import db
 from reporting.models import Account, Profile, StandardPopulation, WeeklyReport
 from reporting.staff.service import TOKEN_SCOPES, create_api_token
-from scheduler.aggregation import aggregate_weeks, count_weeks, load_strata, report_weeks, weeks_between
-from scheduler.definitions import load_definitions
-from scheduler.methods import METHODS
+from reporting.weeks import weeks_between
+from scheduler.incidence import aggregate_weeks, report_weeks
+from scheduler.incidence.counting import count_weeks
+from scheduler.incidence.definitions import load_definitions
+from scheduler.incidence.methods import METHODS
+from scheduler.incidence.strata import load_strata
 from scheduler.synthetic import generate_into
 
 from .attacker import Truth, truth_from_counts

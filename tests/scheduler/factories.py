@@ -1,4 +1,4 @@
-"""Small hand-made populations for known-answer tests (the plain-Python reference is scheduler.reference)."""
+"""Small hand-made populations for known-answer tests (the plain-Python reference is scheduler.incidence.reference)."""
 
 from __future__ import annotations
 

@@ -12,12 +12,13 @@ from flask import Flask
 from sqlalchemy import Connection
 
 from reporting.extensions import db
-from scheduler.aggregation import count_week, load_strata
-from scheduler.definitions import CompiledDefinition, load_definitions
-from scheduler.methods import W0, get_method
+from scheduler.incidence.counting import count_week
+from scheduler.incidence.definitions import CompiledDefinition, load_definitions
+from scheduler.incidence.methods import W0, get_method
+from scheduler.incidence.strata import load_strata
 from scheduler.synthetic import Epidemic, generate
 
-from scheduler.reference import reference_counts
+from scheduler.incidence.reference import reference_counts
 
 from .factories import People, W, all_reports, week
 
@@ -179,7 +180,7 @@ def test_sql_equals_python_reference_on_a_synthetic_population(app: Flask) -> No
 def test_invalid_method_parameters_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown method"):
         get_method("w9")
-    from scheduler import methods
+    from scheduler.incidence import methods
 
     broken = dataclasses.replace(W0, key="broken", window_weeks=-1, min_reports_in_season=0,
                                  onset_sources=("symptom_start",))

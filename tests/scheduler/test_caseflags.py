@@ -15,10 +15,11 @@ from sqlalchemy import func, select, text, update
 from reporting.extensions import db
 from reporting.models import CaseDefinition, CaseFlagBit, WeeklyReport
 from reporting.symptoms import SYMPTOMS
-from scheduler import caseflags
-from scheduler.aggregation import count_weeks, load_strata
-from scheduler.definitions import CompiledDefinition, load_definitions
-from scheduler.methods import W0
+from scheduler.incidence import caseflags
+from scheduler.incidence.counting import count_weeks
+from scheduler.incidence.definitions import CompiledDefinition, load_definitions
+from scheduler.incidence.methods import W0
+from scheduler.incidence.strata import load_strata
 
 from .factories import People, W, all_reports
 

@@ -11,9 +11,9 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
 from reporting.extensions import db
-from scheduler import caseflags
-from scheduler.definitions import load_definitions
 from reporting.models import Account, IncidenceEstimate, InstanceFact, StaffUser, WeeklyReport
+from scheduler.incidence import caseflags
+from scheduler.incidence.definitions import load_definitions
 
 from .test_aggregation import build_known_population
 

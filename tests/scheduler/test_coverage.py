@@ -18,10 +18,11 @@ from flask import Flask
 from reporting.extensions import db
 from reporting.weeks import format_iso_week
 from scheduler import synthetic
-from scheduler.aggregation import count_weeks, load_strata
-from scheduler.definitions import load_definitions
-from scheduler.methods import W0
-from scheduler.statistics import poisson_interval
+from scheduler.incidence.counting import count_weeks
+from scheduler.incidence.definitions import load_definitions
+from scheduler.incidence.methods import W0
+from scheduler.incidence.statistics import poisson_interval
+from scheduler.incidence.strata import load_strata
 
 from .factories import W
 

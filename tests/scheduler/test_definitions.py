@@ -13,7 +13,7 @@ from sqlalchemy import case, select
 from reporting.extensions import db
 from reporting.models import WeeklyReport
 from reporting.symptoms import SYMPTOMS
-from scheduler.definitions import CompiledDefinition, DefinitionError, load_definitions, to_predicate, to_sql
+from scheduler.incidence.definitions import CompiledDefinition, DefinitionError, load_definitions, to_predicate, to_sql
 
 from .factories import People, week
 

@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reporting.models import MISSING_LOW_PRECISION, MISSING_NONE, MISSING_PRIVACY
-from scheduler.disclosure import (DisclosurePolicy, PublishedValues, disclose_cell, disclose_table, public_rows,
-                                  recoverable, table_relations)
-from scheduler.statistics import poisson_interval, wilson_interval
+from scheduler.incidence.cells import PublishedValues
+from scheduler.incidence.disclosure import (DisclosurePolicy, disclose_cell, disclose_table, public_rows, recoverable,
+                                            table_relations)
+from scheduler.incidence.statistics import poisson_interval, wilson_interval
 
 REGIONS = ["1081", "1082", "1083", "1084", "1085"]
 BANDS = ["0-20", "21-64", "65+"]

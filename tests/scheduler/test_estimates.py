@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from reporting.extensions import db
 from reporting.models import (MISSING_LOW_PRECISION, MISSING_NONE, MISSING_NOT_PUBLISHED, MISSING_PRIVACY,
                               IncidenceEstimate)
-from scheduler.aggregation import aggregate_week
-from scheduler.definitions import load_definitions
-from scheduler.disclosure import DisclosurePolicy, disclose_cell
-from scheduler.statistics import poisson_interval
+from scheduler.incidence import aggregate_week
+from scheduler.incidence.definitions import load_definitions
+from scheduler.incidence.disclosure import DisclosurePolicy, disclose_cell
+from scheduler.incidence.statistics import poisson_interval
 
 from .factories import People, W, week
 from .test_aggregation import build_known_population
@@ -79,7 +79,7 @@ def test_written_estimates_apply_disclosure(app: Flask) -> None:
         assert (ili.active, ili.cases, ili.incidence, ili.lower_95, ili.missing_reason) == (
             9, None, None, None, MISSING_PRIVACY)
         [small] = _rows(("region", "1084", "21-64", "female", "covid.ecdc"))  # 3 active
-        # A region's age-by-sex cells are not published at all (scheduler.protection.published_cell).
+        # A region's age-by-sex cells are not published at all (scheduler.incidence.protection.published_cell).
         assert (small.active, small.cases, small.missing_reason) == (None, None, MISSING_NOT_PUBLISHED)
         [empty] = _rows(("region", "1083", "all", "all", "covid.ecdc"))
         assert (empty.active, empty.cases, empty.missing_reason) == (0, None, MISSING_LOW_PRECISION)
@@ -139,9 +139,10 @@ def test_not_a_monday(app: Flask) -> None:
 
 def test_published_rows_carry_intervals_standardisation_participation_and_flags(app: Flask) -> None:
     """A synthetic week large enough to publish: every derived figure is the statistics module's on the counts."""
-    from scheduler.aggregation import count_weeks, load_strata, load_weights
-    from scheduler.methods import W0
-    from scheduler.statistics import standard_error, standardised_rate, wilson_interval
+    from scheduler.incidence.counting import count_weeks
+    from scheduler.incidence.methods import W0
+    from scheduler.incidence.statistics import standard_error, standardised_rate, wilson_interval
+    from scheduler.incidence.strata import load_strata, load_weights
     from scheduler.synthetic import Epidemic, generate
 
     from reporting.models import ParticipationEstimate
@@ -240,9 +241,9 @@ def test_registrations_are_counted_in_local_weeks(app: Flask, monkeypatch: pytes
     """A profile belongs to the week of its creation in Copenhagen time (W starts Monday 00:00 CET, which is
     Sunday 23:00 UTC), whichever way the counts are taken."""
     from reporting.models import Profile
-    from scheduler import aggregation
+    from scheduler.incidence import participation
 
-    monkeypatch.setattr(aggregation, "FEW_BOUNDS", few_bounds)
+    monkeypatch.setattr(participation, "FEW_BOUNDS", few_bounds)
     utc = dt.timezone.utc
     start = dt.datetime(W.year, W.month, W.day, tzinfo=utc) - dt.timedelta(hours=1)  # W's first instant
     created = {1084: [start - dt.timedelta(weeks=3), start - dt.timedelta(seconds=1), start,
@@ -255,7 +256,7 @@ def test_registrations_are_counted_in_local_weeks(app: Flask, monkeypatch: pytes
                 profile = people.person(region)
                 connection.execute(Profile.__table__.update().where(Profile.__table__.c.id == profile)
                                    .values(created_at=instant))
-        counts = aggregation.count_registrations(connection, [week(-1), W, week(1)], "Europe/Copenhagen")
+        counts = participation.count_registrations(connection, [week(-1), W, week(1)], "Europe/Copenhagen")
     assert counts[week(-1)][("region", "1084")] == (2, 1)
     assert counts[W][("region", "1084")] == (4, 2)
     assert counts[week(1)][("region", "1084")] == (4, 0)
@@ -267,7 +268,7 @@ def test_registrations_are_counted_in_local_weeks(app: Flask, monkeypatch: pytes
 def test_new_profiles_are_never_withheld_where_two_registered_counts_give_them(app: Flask) -> None:
     """New profiles follow from registered(W) - registered(W-1) when nobody withdrew: they are published only
     with both registered counts, so a withheld one cannot be read back from them (issue 11, participation)."""
-    from scheduler.aggregation import aggregate_weeks
+    from scheduler.incidence import aggregate_weeks
     from scheduler.synthetic import generate
 
     from reporting.models import ParticipationEstimate
@@ -294,8 +295,8 @@ def test_new_profiles_are_never_withheld_where_two_registered_counts_give_them(a
 
 def test_a_final_week_is_never_revised_and_a_later_definition_joins_it(app: Flask) -> None:
     """Final issues stand (a withdrawal since changes nothing published), and a definition published for the
-    week later is protected with the final tables taken as known (scheduler.protection, ``frozen``)."""
-    from scheduler.aggregation import aggregate_weeks
+    week later is protected with the final tables taken as known (scheduler.incidence.protection, ``frozen``)."""
+    from scheduler.incidence import aggregate_weeks
     from scheduler.synthetic import generate
 
     from reporting.accounts.data_rights import withdraw

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from reporting.extensions import db
 from reporting.models import IncidenceEstimate, JobRun, OutboxMessage
 from reporting.weeks import monday_of
+from reporting.weeks import today_in
 from scheduler import jobs, runner
-from scheduler.aggregation import today_in
 from scheduler.jobs import JOBS, PeriodicJob, execute, hourly, weekly
 from scheduler.synthetic import generate
 

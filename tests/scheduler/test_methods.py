@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 from sqlalchemy import Connection
 
 from reporting.extensions import db
-from scheduler.aggregation import count_weeks, load_strata
-from scheduler.definitions import CompiledDefinition, load_definitions
-from scheduler.methods import COVIDMETER_3W, METHODS, W0, W0_IGNORE_FIRST, W1_S2_IF2_EX, Method, check
-from scheduler.reference import reference_counts
+from scheduler.incidence.counting import count_weeks
+from scheduler.incidence.definitions import CompiledDefinition, load_definitions
+from scheduler.incidence.methods import COVIDMETER_3W, METHODS, W0, W0_IGNORE_FIRST, W1_S2_IF2_EX, Method, check
+from scheduler.incidence.reference import reference_counts
+from scheduler.incidence.strata import load_strata
 
 from .factories import People, W, all_reports, week
 

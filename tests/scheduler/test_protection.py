@@ -1,4 +1,4 @@
-"""The knowledge the joint disclosure audit assumes of every reader holds (scheduler.protection)."""
+"""The knowledge the joint disclosure audit assumes of every reader holds (scheduler.incidence.protection)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from reporting.extensions import db
 from reporting.questionnaire import load
 from reporting.questionnaire.conditions import evaluate
 from reporting.symptoms import SYMPTOMS
-from scheduler.definitions import load_definitions
-from scheduler.protection import DEFINITION_NESTING, published_cell
+from scheduler.incidence.definitions import load_definitions
+from scheduler.incidence.protection import DEFINITION_NESTING, published_cell
 
 
 def answerable(report: dict[str, Any]) -> dict[str, Any]:

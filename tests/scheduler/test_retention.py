@@ -11,10 +11,11 @@ from sqlalchemy import func, select
 from reporting.extensions import db
 from reporting.models import (Account, IncidenceEstimate, LoginToken, OutboxMessage, ParticipationEstimate,
                               WeeklyReport, utcnow)
-from scheduler.aggregation import aggregate_weeks
-from scheduler.definitions import load_definitions
-from scheduler.methods import W0, W1_S2_IF2_EX
-from scheduler.retention import first_recomputable_week, purge, purged_before, report_horizon
+from scheduler.incidence import aggregate_weeks
+from scheduler.incidence.definitions import load_definitions
+from scheduler.incidence.horizon import first_recomputable_week, purged_before
+from scheduler.incidence.methods import W0, W1_S2_IF2_EX
+from scheduler.retention import purge, report_horizon
 
 from .factories import People, W, week
 from .test_aggregation import build_known_population

@@ -16,10 +16,12 @@ from sqlalchemy import Connection, delete, text, update
 from reporting.extensions import db
 from reporting.models import WeeklyReport
 from reporting.reports import season_ordinal
-from scheduler.aggregation import count_statement, count_weeks, load_strata
-from scheduler.definitions import load_definitions
-from scheduler.methods import METHODS, W0
-from scheduler.reference import reference_counts
+from scheduler.incidence.counting import count_weeks
+from scheduler.incidence.definitions import load_definitions
+from scheduler.incidence.methods import METHODS, W0
+from scheduler.incidence.reference import reference_counts
+from scheduler.incidence.statements import count_statement
+from scheduler.incidence.strata import load_strata
 
 from .factories import People, all_reports
 from .test_methods import ALL_METHODS, BANDS, SEASON_START, _insert_population, person_strategy
@@ -177,12 +179,12 @@ def _boundary_days() -> list[dt.date]:
 
 def test_every_spelling_of_the_season_is_the_one_rule(app: Flask) -> None:
     """The season (1 September - 31 August) is stated once, in reporting.weeks; its SQL for the aggregation
-    (scheduler.sqlfunctions.season_start, both dialects) and, on PostgreSQL, the PL/pgSQL functions of the
+    (scheduler.incidence.sqlfunctions.season_start, both dialects) and, on PostgreSQL, the PL/pgSQL functions of the
     season ordinal's triggers give the same bounds for every day."""
     from sqlalchemy import Date, literal, select
 
     from reporting.weeks import season_bounds
-    from scheduler.sqlfunctions import season_start
+    from scheduler.incidence.sqlfunctions import season_start
 
     days = _boundary_days()
     with app.app_context(), db.engine.connect() as connection:

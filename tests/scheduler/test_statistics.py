@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binomtest, chi2, poisson
 
-from scheduler.statistics import crude_estimate, incidence, poisson_interval, wilson_interval
+from scheduler.incidence.statistics import crude_estimate, incidence, poisson_interval, wilson_interval
 
 
 @settings(max_examples=200, deadline=None)
@@ -75,7 +75,7 @@ def test_no_nan() -> None:
 # Direct age standardisation with the Fay-Feuer gamma interval.
 from scipy.stats import gamma  # noqa: E402
 
-from scheduler.statistics import standard_error, standardised_rate  # noqa: E402
+from scheduler.incidence.statistics import standard_error, standardised_rate  # noqa: E402
 
 
 @settings(max_examples=100, deadline=None)

@@ -12,14 +12,15 @@ from flask import Flask
 from sqlalchemy import select
 
 from reporting.extensions import db
+from reporting.models import Account, Municipality, Profile, WeeklyReport
 from reporting.questionnaire import load as load_questionnaire
 from reporting.questionnaire import to_columns
-from reporting.models import Account, Municipality, Profile, WeeklyReport
 from reporting.symptoms import SYMPTOMS
 from reporting.weeks import format_iso_week, iso_year, monday_of, onset_date
-from scheduler.aggregation import count_week, load_strata
-from scheduler.definitions import load_definitions
-from scheduler.methods import W0
+from scheduler.incidence.counting import count_week
+from scheduler.incidence.definitions import load_definitions
+from scheduler.incidence.methods import W0
+from scheduler.incidence.strata import load_strata
 from scheduler.synthetic import Epidemic, generate
 
 from .factories import W

@@ -17,11 +17,13 @@ from sqlalchemy import Connection, delete, text, update
 from reporting.extensions import db
 from reporting.models import WeeklyReport
 from reporting.weeks import monday_of
-from scheduler import caseflags
-from scheduler.aggregation import count_statement, count_weeks, load_strata
-from scheduler.definitions import load_definitions
-from scheduler.methods import METHODS, W0
-from scheduler.reference import reference_counts
+from scheduler.incidence import caseflags
+from scheduler.incidence.counting import count_weeks
+from scheduler.incidence.definitions import load_definitions
+from scheduler.incidence.methods import METHODS, W0
+from scheduler.incidence.reference import reference_counts
+from scheduler.incidence.statements import count_statement
+from scheduler.incidence.strata import load_strata
 
 from scheduler.synthetic import Epidemic, generate
 

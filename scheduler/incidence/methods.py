@@ -2,8 +2,9 @@
 
 The methods follow ifnBase (docs/incidence-computation.md and R/incidence_rs2014.R; Guerrisi et al.,
 "Participatory syndromic surveillance of influenza in Europe", J Infect Dis 2016, and Guerrisi et al. 2018):
-a method is a set of parameters, not a code path. ``scheduler.aggregation`` compiles the parameters into the
-one SQL statement, and ``scheduler.reference`` evaluates the same parameters in plain Python for the tests.
+a method is a set of parameters, not a code path. ``scheduler.incidence.statements`` compiles the parameters
+into the one SQL statement, and ``scheduler.incidence.reference`` evaluates the same parameters in plain Python
+for the tests.
 
 Parameters (docs/methods.md has the sources and the decisions):
 

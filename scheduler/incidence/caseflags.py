@@ -130,7 +130,7 @@ def rebuild(connection: Connection) -> int:
 def _continues_episode(connection: Connection, late: str, previous_submitted: str) -> str:
     """SQL: the late report ``late`` (an alias) answered "same illness" within the rule's days of its
     previous report, submitted at ``previous_submitted`` (an SQL expression): the same-episode test the
-    aggregation runs (scheduler.aggregation), compiled."""
+    aggregation runs (scheduler.incidence.rules), compiled."""
     continues = and_(literal_column(f"{late}.same_illness").is_not(None),
                      literal_column(f"{late}.same_illness") == "yes",
                      days_between(literal_column(f"{late}.submitted_at"), literal_column(previous_submitted))

@@ -31,26 +31,12 @@ from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
 
 from reporting.models import IncidenceEstimate, ParticipationEstimate, utcnow
 
-from .disclosure import PublishedValues
+from .cells import KEY_FIELDS, VALUE_FIELDS, CellKey, PublishedValues
 
 BATCH_SIZE = 1000
 FINAL_AFTER_DAYS = 14  # Monday of W+2: the weeks W and W+1 are over
-VALUE_FIELDS = ("active", "cases", "incidence", "lower_95", "upper_95", "wilson_lower_95", "wilson_upper_95",
-                "stderr", "standardised_incidence", "standardised_lower_95", "standardised_upper_95",
-                "display_censored", "upper_censored", "public", "missing_reason")
 PARTICIPATION_KEY = ("week", "geo_type", "geo_code")
 PARTICIPATION_FIELDS = ("registered", "active", "new_profiles", "response_rate", "missing_reason")
-
-
-class CellKey(NamedTuple):
-    week: dt.date
-    geo_type: str
-    geo_code: str
-    age_band: str
-    sex: str
-    definition_key: str
-    definition_version: int
-    method: str
 
 
 @dataclass
@@ -76,7 +62,7 @@ def _same(a: Any, b: Any) -> bool:
 
 class Latest(NamedTuple):
     """The latest issue of a key: its row id, issue date, whether it is final, and its values (in
-    ``VALUE_FIELDS`` order)."""
+    ``VALUE_FIELDS`` order, scheduler.incidence.cells)."""
 
     id: int
     issue: dt.date
@@ -97,11 +83,11 @@ def latest_issues(connection: Connection, keys: Any) -> dict[CellKey, Latest]:
     table = IncidenceEstimate.__table__
     weeks = sorted({k.week for k in keys})
     scopes = sorted({(k.definition_key, k.definition_version, k.method) for k in keys})
-    query = (select(*[table.c[name] for name in CellKey._fields], table.c.id, table.c.issue, table.c.final,
+    query = (select(*[table.c[name] for name in KEY_FIELDS], table.c.id, table.c.issue, table.c.final,
                     *[table.c[name] for name in VALUE_FIELDS])
              .where(table.c.week.in_(weeks),
                     tuple_(table.c.definition_key, table.c.definition_version, table.c.method).in_(scopes)))
-    return _latest(connection, query, len(CellKey._fields), CellKey._make)
+    return _latest(connection, query, len(KEY_FIELDS), CellKey._make)
 
 
 def _latest(connection: Connection, query: Any, key_size: int, make_key: Any) -> dict[Any, Latest]:
@@ -170,7 +156,7 @@ def write_estimates(connection: Connection, published: Mapping[CellKey, Publishe
                     issue: dt.date) -> WriteSummary:
     existing = latest_issues(connection, published.keys())
     values = {key: {name: getattr(v, name) for name in VALUE_FIELDS} for key, v in published.items()}
-    return _write(connection, IncidenceEstimate.__table__, existing, values, CellKey._fields, VALUE_FIELDS, issue)
+    return _write(connection, IncidenceEstimate.__table__, existing, values, KEY_FIELDS, VALUE_FIELDS, issue)
 
 
 def write_participation(connection: Connection, rows: Mapping[tuple[dt.date, str, str], dict[str, Any]],

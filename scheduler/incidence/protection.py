@@ -1,7 +1,7 @@
 """Disclosure control of one week's linked published tables, audited as an attacker would solve them (issue 11).
 
 The export and the open data publish, for one week and one participation method, an active table and one cases
-table per case definition whose reference method it is (aggregation.publish_week calls ``protect_week`` once per
+table per case definition whose reference method it is (publishing.publish_week calls ``protect_week`` once per
 method), over the same cells (``published_cell``: geography x age band, the nation's sexes, their margins). A
 reader knows more than the margins of each table:
 

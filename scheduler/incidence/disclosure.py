@@ -47,6 +47,7 @@ from threadpoolctl import ThreadpoolController
 
 from reporting.models import MISSING_LOW_PRECISION, MISSING_NONE, MISSING_NOT_PUBLISHED, MISSING_PRIVACY
 
+from .cells import PublishedValues
 from .statistics import poisson_interval, standard_error, wilson_interval
 
 Cell = tuple[Any, ...]
@@ -252,27 +253,6 @@ def disclose_table(active: Mapping[Cell, int], cases: Sequence[Mapping[Cell, int
         withheld_all.append(frozenset(withheld))
         privacy_all.append(frozenset((protected - unpublished - low) | privacy))
     return TableDisclosure(active_withheld, tuple(withheld_all), tuple(privacy_all), unpublished)
-
-
-@dataclass(frozen=True)
-class PublishedValues:
-    """What may be published for one cell; None means withheld (the reason says why)."""
-
-    active: int | None
-    cases: int | None
-    incidence: float | None
-    lower_95: float | None
-    upper_95: float | None
-    missing_reason: int
-    wilson_lower_95: float | None = None
-    wilson_upper_95: float | None = None
-    stderr: float | None = None
-    standardised_incidence: float | None = None
-    standardised_lower_95: float | None = None
-    standardised_upper_95: float | None = None
-    display_censored: bool = False
-    upper_censored: bool = False
-    public: bool = False
 
 
 def published(active: int, cases: int, reason: int, active_withheld: bool, level: float = 0.95) -> PublishedValues:

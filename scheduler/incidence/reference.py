@@ -1,5 +1,5 @@
 """The plain-Python reference of the counting, for tests: the same methods and definitions as the SQL of
-``scheduler.aggregation``, written the obvious way over a list of report dictionaries (one per row of
+``scheduler.incidence.statements``, written the obvious way over a list of report dictionaries (one per row of
 ``weekly_reports``). It is slow and simple on purpose; the tests hold the SQL to it.
 """
 
