@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from flask import Flask
 
+from .cli import register
+
 
 def init_app(app: Flask) -> None:
     """Register the scheduler's commands (and, when configured, the in-process scheduler)."""
-    from .cli import register
-
     register(app)

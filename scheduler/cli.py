@@ -12,18 +12,22 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from tqdm import tqdm
+from werkzeug.serving import run_simple
 
 from reporting import migrate
 from reporting.extensions import db
+from reporting.mail import outbox_report
 from reporting.models import JobRun, utcnow
 from reporting.weeks import format_iso_week, monday_of, parse_iso_week, today_in, weeks_between
 
 from . import claims
 from .incidence import WEEKS_PER_STATEMENT, aggregate_weeks, report_weeks
 from .incidence.definitions import DefinitionError, load_definitions
+from .demo import DemoRefused, build_demo
 from .incidence.estimates import WriteSummary
-from .jobs import JOBS, PeriodicJob, find
 from .incidence.methods import METHODS, get_method
+from .jobs import JOBS, PeriodicJob, execute, find
+from .runner import exit_now, run_blocking, start_in_process, stop
 
 
 def register(app: Flask) -> None:
@@ -102,8 +106,6 @@ def aggregate_command(week: dt.date | None, count: int | None, all_weeks: bool, 
                "handed back for the next start.")
 @with_appcontext
 def scheduler_command() -> None:
-    from .runner import run_blocking
-
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     policy = _policy(app)
     click.echo(f"scheduler: {len(JOBS)} jobs, time zone {app.config['COVIDMETER_TIMEZONE']}; job lease "
@@ -179,8 +181,6 @@ def _find_job(name: str) -> PeriodicJob:
 def jobs_command(ctx: click.Context, last: int, check: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
-    from reporting.mail import outbox_report
-
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     policy = _policy(app)
     now = utcnow()
@@ -242,8 +242,6 @@ def _period_option(job: PeriodicJob, period: str | None, timezone: str) -> tuple
 @with_appcontext
 def jobs_run_command(name: str, period: str | None, again: bool) -> None:
 
-    from .jobs import execute
-
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     policy = _policy(app)
     job = _find_job(name)
@@ -299,10 +297,6 @@ def jobs_dismiss_command(name: str, period: str, note: str) -> None:
 
 
 def _serve(app: Flask, port: int) -> None:
-    from werkzeug.serving import run_simple
-
-    from .runner import exit_now, start_in_process, stop
-
     scheduler = start_in_process(app)
     click.echo(f"serving on http://127.0.0.1:{port}/ with the scheduler in-process (Ctrl+C stops)")
 
@@ -331,8 +325,6 @@ def _serve(app: Flask, port: int) -> None:
 @with_appcontext
 def demo_command(participants: int, weeks: int, seed: int, no_serve: bool, port: int,
                  truth_path: Path | None) -> None:
-    from .demo import DemoRefused, build_demo
-
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     started = time.perf_counter()
     try:

@@ -26,6 +26,7 @@ from reporting import migrate
 from reporting.extensions import db
 from reporting.models import (Account, ApiToken, Base, IncidenceEstimate, InstanceFact, Profile, StaffUser,
                               WeeklyReport, utcnow)
+from reporting.staff.service import create_staff_user
 from reporting.weeks import today_in, weeks_between
 
 from .incidence import aggregate_weeks
@@ -163,8 +164,6 @@ def build_demo(app: Flask, participants: int = 20_000, weeks: int = 30, seed: in
         _analyze(db.engine)
     timings["aggregate"] = time.perf_counter() - clock
     echo(f"  {estimates:,} estimates for {len(all_weeks)} weeks in {timings['aggregate']:.1f} s")
-
-    from reporting.staff.service import create_staff_user
 
     _user, password = create_staff_user(DEMO_ADMIN, "admin")
     truth_path = truth_path or Path(app.instance_path) / "demo-truth.json"

@@ -37,12 +37,15 @@ from flask import Flask, current_app
 from sqlalchemy.exc import OperationalError
 
 from reporting.extensions import db
+from reporting.mail import send_due
+from reporting.reminders import send_due_reminders
 from reporting.weeks import format_iso_week, monday_of, parse_iso_week, today_in
 
 from . import claims
 from .incidence import aggregate_weeks
 from .incidence.definitions import load_definitions
 from .incidence.methods import METHODS
+from .retention import purge
 
 log = logging.getLogger(__name__)
 # SQLite (the embedded default) refuses a transaction that read and then writes while another connection
@@ -172,24 +175,18 @@ def aggregate_final(moment: dt.datetime | None = None) -> str:
 
 
 def send_mail() -> str:
-    from reporting.mail import send_due
-
     counts = send_due()
     return ", ".join(f"{name} {n}" for name, n in counts.items())
 
 
 def send_reminders(moment: dt.datetime | None = None) -> str:
     """The accounts due on the day of ``moment`` (a manual run of a missed day sends that day's reminders)."""
-    from reporting.reminders import send_due_reminders
-
     sent = send_due_reminders(moment.date() if moment else today_in(current_app.config["COVIDMETER_TIMEZONE"]))
     return f"{sent} weekly reminder mails enqueued"
 
 
 def retention() -> str:
     """Delete raw reports, unconfirmed accounts, spent tokens and old mail past their retention periods."""
-    from .retention import purge
-
     config = current_app.config
     counts = purge(db.engine, config, today_in(config["COVIDMETER_TIMEZONE"]))
     return ", ".join(f"{n} {name}" for name, n in counts.items()) + " deleted"

@@ -53,6 +53,8 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 from flask import Flask
 
+from reporting.db import unavailable
+from reporting.extensions import db
 from reporting.models import JobRun
 
 from . import claims
@@ -150,8 +152,6 @@ def plan(app: Flask, jobs: Sequence[PeriodicJob], now: dt.datetime | None = None
     ``settle``: an unclaimed scheduled run is only caught up once it is this old (the tick leaves the scheduled
     run that is starting right now to APScheduler). ``at_start``: also say which runs of jobs without
     ``report_missed`` were not made (a tick does not: APScheduler logs a run it skips)."""
-    from reporting.extensions import db
-
     timezone = app.config["COVIDMETER_TIMEZONE"]
     zone = ZoneInfo(timezone)
     now = (now or dt.datetime.now(zone)).astimezone(zone)
@@ -288,8 +288,6 @@ def tick(app: Flask, scheduler: BaseScheduler, jobs: Sequence[PeriodicJob]) -> N
             if submit(scheduler, app, run):
                 log.warning("job %s for %s: %s: running it now", run.job.name, run.period, run.reason)
     except Exception as exc:  # the database is away, say: the next tick tries again
-        from reporting.db import unavailable
-
         if unavailable(exc):
             log.warning("the scheduler's recovery check could not reach the database (%s); trying again at the next "
                         "tick", type(exc).__name__)
