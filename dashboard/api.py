@@ -80,8 +80,8 @@ def authenticate(rule: Rule) -> None:
     set_principal(Principal("token", token_id=api_token.id, scopes=scopes))
 
 
-def _export(kind: str, allowed: tuple[str, ...] = export.PARAMETERS) -> export.ExportQuery:
-    query = export.parse_query(request.args, allowed)
+def _export(kind: str, model: type[export.InfluenzanetQuery] = export.IncidenceQuery) -> export.ExportQuery:
+    query = export.parse_query(request.args, model)
     api_token: ApiToken = g.api_token
     record("export", f"token:{api_token.id}", format=kind, token_id=api_token.id, query=query.echo())
     return query
@@ -147,7 +147,7 @@ def incidence_jsonl() -> Response:
 @bp.get("/influenzanet.csv")
 @access(token(INFLUENZANET_SCOPE))
 def influenzanet_csv() -> Response:
-    query = _export("influenzanet", export.INFLUENZANET_PARAMETERS)
+    query = _export("influenzanet", export.InfluenzanetQuery)
     rows = export.influenzanet_rows(query)
     db.session.commit()
     return _csv(rows, f"covidmeter-influenzanet-{query.definition.key}.csv", export.INFLUENZANET_COLUMNS)

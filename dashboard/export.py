@@ -1,4 +1,6 @@
-"""The aggregate export: query parameters, rows and a spreadsheet-safe CSV writer.
+"""The aggregate export: query parameters, rows and a spreadsheet-safe CSV writer. The parameters and the
+rows are declared once, as models (``IncidenceQuery``, ``InfluenzanetQuery``, ``IncidenceRow``): the query
+is validated by them and the OpenAPI document (``dashboard.openapi``) is generated from them.
 
 Query parameters (all optional):
 
@@ -26,10 +28,14 @@ import csv
 import datetime as dt
 import io
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from reporting.models import MISSING_REASONS
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
+
+from reporting.apischema import UNSET
+from reporting.models import MISSING_REASONS, SEXES
 from reporting.problems import ProblemError
 from reporting.spreadsheet import safe_cell
 from reporting.weeks import format_iso_week, parse_iso_week, season_of, yearweek
@@ -37,22 +43,109 @@ from reporting.weeks import format_iso_week, parse_iso_week, season_of, yearweek
 from . import queries
 
 DEFAULT_DEFINITION = "covid.ecdc"
-PARAMETERS = ("definition", "method", "geo_type", "geo", "from", "to", "age_band", "sex", "as_of")
-INFLUENZANET_PARAMETERS = ("definition", "method", "from", "to", "as_of")
-
-OUR_COLUMNS = ("week", "week_start", "geo_type", "geo_code", "geo_name", "definition", "definition_version",
-               "method", "age_band", "sex", "active", "cases", "incidence_per_1000", "lower_95", "upper_95",
-               "wilson_lower_95", "wilson_upper_95", "standardised_per_1000", "standardised_lower_95",
-               "standardised_upper_95", "display_censored", "missing_reason", "issue")
-# Delphi COVIDcast (../shared/methods.md): geo_value is the lower-case ISO code, time_value YYYYWW, value and
-# stderr per 1,000, sample_size the active participants, lag = issue - last day of the week, in days.
-DELPHI_COLUMNS = ("source", "signal", "geo_value", "time_type", "time_value", "value", "stderr", "sample_size",
-                  "lag", "missing_value", "missing_stderr", "missing_sample_size")
-COLUMNS = OUR_COLUMNS + DELPHI_COLUMNS
-INFLUENZANET_COLUMNS = ("yw", "country", "syndrome", "type", "method", "incidence", "upper", "lower", "count",
-                        "part", "season")
 SOURCE = "covidmeter"
 MAX_PARAMETER_LENGTH = 200
+ISO_WEEK = r"^\d{4}-W\d{2}$"
+
+
+def _plain(value: str) -> str:
+    if any(ord(c) < 32 for c in value):
+        raise ValueError(f"{value!r} holds control characters")
+    return value
+
+
+def _as_of(value: str) -> dt.date:
+    if len(value) == 10:
+        with suppress(ValueError):
+            return dt.date.fromisoformat(value)
+    raise ValueError(f"{value!r} is not a date like 2026-03-01")
+
+
+Text = Annotated[str, Field(max_length=MAX_PARAMETER_LENGTH), AfterValidator(_plain)]
+Week = Annotated[dt.date, BeforeValidator(parse_iso_week), WithJsonSchema({"type": "string", "pattern": ISO_WEEK})]
+
+
+class InfluenzanetQuery(BaseModel):
+    """The query parameters of the Influenzanet file (all optional; any other is refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    definition: Annotated[Text, Field(description="Case definition key, e.g. covid.ecdc (default), ili.ecdc, "
+                                                  "cli, fever.cough; its newest version.")] = UNSET
+    method: Annotated[Text, Field(description="The definition's reference incidence method (e.g. w0 or "
+                                              "w1_s2_if2_ex), the only one published; any other answers 422.")] = UNSET
+    week_from: Annotated[Week, Field(alias="from", description="First ISO week, e.g. 2026-W01 (inclusive).")] = UNSET
+    week_to: Annotated[Week, Field(alias="to", description="Last ISO week (inclusive).")] = UNSET
+    as_of: Annotated[dt.date, BeforeValidator(_as_of), Field(
+        description="Figures as published on this date: the newest issue on or before it (Delphi 'as_of').")] = UNSET
+
+
+class IncidenceQuery(InfluenzanetQuery):
+    """The query parameters of the incidence rows."""
+
+    geo_type: Annotated[Literal[queries.GEO_TYPES], Field(description="Geography type; default: both.")] = UNSET
+    geo: Annotated[Text, Field(description="Comma-separated codes: DK, DAGI 1081..1085 or ISO DK-81..DK-85; "
+                                           "default: all.")] = UNSET
+    age_band: Annotated[Text, Field(description="all, or an age band such as 0-20, 21-64, 65+; default: every "
+                                                "band.")] = UNSET
+    sex: Annotated[Text, Field(description="Default: every value.",
+                               json_schema_extra={"enum": [queries.ALL, *SEXES]})] = UNSET
+
+
+class OurColumns(BaseModel):
+    """Our columns of an export row."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    week: Annotated[str, Field(pattern=ISO_WEEK)]
+    week_start: dt.date
+    geo_type: Literal[queries.GEO_TYPES]
+    geo_code: str
+    geo_name: str
+    definition: str
+    definition_version: int
+    method: str
+    age_band: str
+    sex: str
+    active: int | None
+    cases: int | None
+    incidence_per_1000: float | None
+    lower_95: float | None
+    upper_95: float | None
+    wilson_lower_95: float | None
+    wilson_upper_95: float | None
+    standardised_per_1000: float | None
+    standardised_lower_95: float | None
+    standardised_upper_95: float | None
+    display_censored: bool
+    missing_reason: Annotated[int, Field(ge=min(MISSING_REASONS), le=max(MISSING_REASONS))]
+    issue: dt.date
+
+
+class IncidenceRow(OurColumns):
+    """An export row: our columns, then Delphi COVIDcast's (../shared/methods.md): geo_value is the lower-case
+    ISO code, time_value YYYYWW, value and stderr per 1,000, sample_size the active participants,
+    lag = issue - last day of the week, in days."""
+
+    source: Literal[SOURCE]
+    signal: str
+    geo_value: str
+    time_type: Literal["week"]
+    time_value: int
+    value: float | None
+    stderr: float | None
+    sample_size: int | None
+    lag: int
+    missing_value: int
+    missing_stderr: int
+    missing_sample_size: int
+
+
+OUR_COLUMNS = tuple(OurColumns.model_fields)
+COLUMNS = tuple(IncidenceRow.model_fields)
+DELPHI_COLUMNS = COLUMNS[len(OUR_COLUMNS):]
+INFLUENZANET_COLUMNS = ("yw", "country", "syndrome", "type", "method", "incidence", "upper", "lower", "count",
+                        "part", "season")
 
 # Spreadsheets treat a cell starting with one of these as a formula (OWASP "CSV injection").
 
@@ -97,33 +190,28 @@ def _invalid(parameter: str, detail: str, status: int = 400) -> ProblemError:
     return ProblemError(status, "Invalid query parameter", detail, parameter=parameter)
 
 
-def parse_query(args: Mapping[str, str], allowed: Sequence[str] = PARAMETERS,
+def parse_query(args: Mapping[str, str], model: type[InfluenzanetQuery] = IncidenceQuery,
                 public_only: bool = False) -> ExportQuery:
-    """Validate the query string. Raises ProblemError (400 malformed, 422 well-formed but unknown)."""
-    unknown = sorted(set(args) - set(allowed))
-    if unknown:
-        shown = unknown[0][:40]
-        raise _invalid(shown, f"unknown parameter {shown!r}; allowed: {', '.join(allowed)}")
+    """Validate the query string by ``model``, then against the data. Raises ProblemError (400 malformed,
+    422 well-formed but unknown)."""
+    try:
+        given = model.model_validate({name: args[name] for name in args}).model_dump(exclude_unset=True)
+    except ValidationError as exc:
+        raise _refused(exc, model) from None
     getlist = getattr(args, "getlist", None)
     for name in args:
         if getlist is not None and len(getlist(name)) > 1:
             raise _invalid(name, f"{name!r} is given more than once")
-        value = args[name]
-        if len(value) > MAX_PARAMETER_LENGTH or any(ord(c) < 32 for c in value):
-            raise _invalid(name, f"{name!r} is too long or holds control characters")
 
-    key = (args.get("definition") or DEFAULT_DEFINITION).strip()
+    key = (given.get("definition") or DEFAULT_DEFINITION).strip()
     definition = queries.case_definition(key)
     if definition is None:
         known = ", ".join(d.key for d in queries.case_definitions())
         raise _invalid("definition", f"unknown case definition {key!r}; known: {known}", 422)
 
-    geo_type = args.get("geo_type")
-    if geo_type is not None and geo_type not in queries.GEO_TYPES:
-        raise _invalid("geo_type", f"geo_type must be one of {', '.join(queries.GEO_TYPES)}")
-
+    geo_type = given.get("geo_type")
     geo_codes: tuple[str, ...] | None = None
-    raw_geo = args.get("geo")
+    raw_geo = given.get("geo")
     if raw_geo is not None:
         by_alias = _geo_aliases()
         codes = []
@@ -136,44 +224,37 @@ def parse_query(args: Mapping[str, str], allowed: Sequence[str] = PARAMETERS,
             codes.append(geography.code)
         geo_codes = tuple(dict.fromkeys(codes))
 
-    week_from = _week(args, "from")
-    week_to = _week(args, "to")
+    week_from, week_to = given.get("week_from"), given.get("week_to")
     if week_from and week_to and week_from > week_to:
         raise _invalid("from", f"'from' ({args['from']}) is after 'to' ({args['to']})", 422)
 
-    method = args.get("method")
+    method = given.get("method")
     if method is not None and method != definition.default_method:
         # The export publishes each definition in its reference method only: every further method would be
         # one more table of the same people for a reader to solve against the others (docs/methods.md).
         raise _invalid("method", f"method {method!r} is not published for {definition.key} (the export carries "
                                  f"each definition in its reference method; the others are on the staff "
                                  f"dashboard); known: {definition.default_method}", 422)
-    age_band = args.get("age_band")
+    age_band = given.get("age_band")
     if age_band is not None and age_band not in (bands := [queries.ALL, *queries.age_bands()]):
         raise _invalid("age_band", f"age_band must be one of {', '.join(bands)}", 422)
-    sex = args.get("sex")
+    sex = given.get("sex")
     if sex is not None and sex not in (sexes := [queries.ALL, *queries.sexes()]):
         raise _invalid("sex", f"sex must be one of {', '.join(sexes)}", 422)
-    as_of = None
-    if args.get("as_of") is not None:
-        try:
-            as_of = dt.date.fromisoformat(args["as_of"])
-        except ValueError as exc:
-            raise _invalid("as_of", f"{args['as_of']!r} is not a date like 2026-03-01") from exc
-        if len(args["as_of"]) != 10:
-            raise _invalid("as_of", f"{args['as_of']!r} is not a date like 2026-03-01")
-    return ExportQuery(definition, geo_type, geo_codes, week_from, week_to, method, age_band, sex, as_of,
-                       public_only)
+    return ExportQuery(definition, geo_type, geo_codes, week_from, week_to, method, age_band, sex,
+                       given.get("as_of"), public_only)
 
 
-def _week(args: Mapping[str, str], name: str) -> dt.date | None:
-    value = args.get(name)
-    if value is None:
-        return None
-    try:
-        return parse_iso_week(value)
-    except ValueError as exc:
-        raise _invalid(name, str(exc)) from exc
+def _refused(exc: ValidationError, model: type[InfluenzanetQuery]) -> ProblemError:
+    """The first parameter the model refuses (an unknown one before the others), named in the problem."""
+    error = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    name = str(error["loc"][0])[:40]
+    if error["type"] == "extra_forbidden":
+        allowed = ", ".join(f.alias or n for n, f in model.model_fields.items())
+        return _invalid(name, f"unknown parameter {name!r}; allowed: {allowed}")
+    if error["type"] == "value_error":
+        return _invalid(name, str(error["ctx"]["error"]))
+    return _invalid(name, f"{name}: {error['msg']}")
 
 
 def _geo_aliases() -> dict[str, queries.Geography]:
@@ -264,6 +345,20 @@ def influenzanet_rows(query: ExportQuery) -> list[dict[str, Any]]:
 
 def _per_1000(proportion: float | None) -> float | None:
     return None if proportion is None else round(proportion * 1000, 4)
+
+
+class IncidenceMeta(BaseModel):
+    """The meta block of the JSON export (``meta``); it carries more (units, definitions, missing reasons)."""
+
+    query: dict[str, Any]
+    generated: dt.datetime
+    rows: int
+    columns: list[str]
+
+
+class IncidenceDocument(BaseModel):
+    meta: IncidenceMeta
+    rows: list[IncidenceRow]
 
 
 def meta(query: ExportQuery, generated: dt.datetime, row_count: int) -> dict[str, Any]:

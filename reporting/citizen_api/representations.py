@@ -1,4 +1,4 @@
-"""JSON shapes of the citizen API (documented in openapi.py)."""
+"""JSON shapes of the citizen API (declared in schemas.py, which the OpenAPI document is generated from)."""
 
 from __future__ import annotations
 

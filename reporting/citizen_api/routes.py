@@ -1,10 +1,9 @@
-"""Views of the citizen API. Thin: they read JSON, call the services (which own the transactions) and
-answer JSON. Every error is a problem document (``reporting.problems``); see ``openapi.py`` for the
-contract, which a test keeps in step with these routes."""
+"""Views of the citizen API. Thin: they read JSON (validated by the models of ``schemas.py``), call the
+services (which own the transactions) and answer JSON. Every error is a problem document
+(``reporting.problems``); see ``openapi.py`` for the contract, which a test keeps in step with these routes."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,7 +15,7 @@ from ..accounts import service as accounts
 from ..advice import advice_for, person_context
 from ..authz import PUBLIC, InsufficientScope, Rule, Unauthorized, access, authenticates_tokens, token
 from ..extensions import csrf, db, limiter
-from ..i18n import LANGUAGES, select_locale
+from ..i18n import select_locale
 from ..models import Municipality
 from ..problems import ProblemError
 from ..questionnaire import Questionnaire, current, validate
@@ -27,6 +26,7 @@ from . import ratelimit, sessions
 from .openapi import document as openapi_document
 from .ratelimit import limited
 from .representations import profile_json, questionnaire_json
+from .schemas import LoginRequest, NewProfile, NewReport, ProfileChange, SessionRequest, SettingsChange, invalid, parse
 
 F = TypeVar("F", bound=Callable[..., Any])
 bp = Blueprint("citizen_api", __name__, url_prefix="/api/v1/me")
@@ -137,24 +137,6 @@ def _lang() -> str:
     return lang
 
 
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ProblemError(400, "Bad Request", "The body must be a JSON object (Content-Type: application/json).")
-    return body
-
-
-def _answers(body: dict[str, Any]) -> dict[str, Any]:
-    answers = body.get("answers")
-    if not isinstance(answers, dict):
-        raise ProblemError(400, "Bad Request", "'answers' must be an object: question key -> answer.")
-    return answers
-
-
-def _invalid(errors: dict[str, str]) -> ProblemError:
-    return ProblemError(422, "Unprocessable Content", "Some answers are missing or not valid.", errors=errors)
-
-
 # --- public: the contract and sign-in -----------------------------------------------------------------------
 
 @bp.get("/openapi.json")
@@ -167,10 +149,7 @@ def openapi() -> Any:
 @access(PUBLIC)
 @limited(AUTH_LIMIT, key=get_remote_address)
 def login() -> Any:
-    body = _body()
-    email = body.get("email")
-    if not isinstance(email, str):
-        raise ProblemError(400, "Bad Request", "'email' must be a string.")
+    email = parse(LoginRequest).email
     try:
         accounts.request_login(email, language=_lang())
     except accounts.InvalidEmail as exc:
@@ -183,10 +162,7 @@ def login() -> Any:
 @access(PUBLIC)
 @limited(AUTH_LIMIT, key=get_remote_address)
 def session_create() -> Any:
-    body = _body()
-    link_token = body.get("token")
-    if not isinstance(link_token, str) or not link_token:
-        raise ProblemError(400, "Bad Request", "'token' must be the token from the login link.")
+    link_token = parse(SessionRequest).token
     try:
         issued = sessions.exchange_link(link_token)
     except accounts.LinkNotValid:
@@ -228,35 +204,17 @@ def me() -> Any:
 @access(BEARER)
 @limited(READ_LIMIT, key=rate_key)
 def settings_update() -> Any:
-    body = _body()
+    change = parse(SettingsChange)
     account_id = _account_id()
     account = settings.account(account_id)
-    language = body.get("language", account.language)
-    weekday = body.get("reminder_weekday", account.reminder_weekday)
-    errors = {}
-    if language not in LANGUAGES:
-        errors["language"] = "one of: " + ", ".join(LANGUAGES)
-    if not isinstance(weekday, int) or isinstance(weekday, bool) or not 0 <= weekday <= 6:
-        errors["reminder_weekday"] = "a whole number from 0 (Monday) to 6 (Sunday)"
-    paused = body.get("reminders_paused_until", "unchanged")
-    until: dt.date | None = None
-    if paused not in ("unchanged", None):
-        try:
-            until = dt.date.fromisoformat(str(paused))
-        except ValueError:
-            errors["reminders_paused_until"] = "a date (YYYY-MM-DD) or null"
-    reminders = body.get("reminders", "unchanged")
-    if reminders not in ("unchanged", "on", "off"):
-        errors["reminders"] = "'on' or 'off'"
-    if errors:
-        db.session.rollback()
-        raise _invalid(errors)
+    language = change.language or account.language
+    weekday = account.reminder_weekday if change.reminder_weekday is None else change.reminder_weekday
     settings.update_preferences(account_id, language=language, reminder_weekday=weekday)
-    if paused != "unchanged":
-        settings.pause_reminders(account_id, until)
-    if reminders == "off":
+    if "reminders_paused_until" in change.model_fields_set:
+        settings.pause_reminders(account_id, change.reminders_paused_until)
+    if change.reminders == "off":
         settings.unsubscribe(account_id, channel="api")
-    elif reminders == "on":
+    elif change.reminders == "on":
         settings.resubscribe(account_id)
     return me()
 
@@ -293,17 +251,14 @@ def questionnaire(key: str) -> Any:
 @access(BEARER)
 @limited(READ_LIMIT, key=rate_key)
 def profile_create() -> Any:
-    body = _body()
-    relation = body.get("relation")
-    if relation not in profiles.RELATIVE_RELATIONS:
-        raise _invalid({"relation": "one of: " + ", ".join(profiles.RELATIVE_RELATIONS)})
+    body = parse(NewProfile)
     intake = current("intake")
-    result = validate(intake, _answers(body), lang=_lang(), today=reports.local_today(), context={"relation": relation})
+    result = validate(intake, body.answers, lang=_lang(), today=reports.local_today(),
+                      context={"relation": body.relation})
     if not result.ok:
-        raise _invalid(result.errors)
-    name = body.get("display_name")
+        raise invalid(result.errors)
     try:
-        profile = profiles.add_profile(_account_id(), relation=relation, display_name=name if isinstance(name, str) else None,
+        profile = profiles.add_profile(_account_id(), relation=body.relation, display_name=body.display_name,
                                        intake=intake, answers=result.answers)
     except profiles.ProfileRefused:
         raise ProblemError(409, "Conflict", f"An account can report for at most {profiles.MAX_PROFILES} people.") from None
@@ -314,20 +269,19 @@ def profile_create() -> Any:
 @access(BEARER)
 @limited(READ_LIMIT, key=rate_key)
 def profile_update(profile_id: str) -> Any:
-    body = _body()
+    body = parse(ProfileChange)
     account_id = _account_id()
     try:
         existing = profiles.profile_of(account_id, profile_id)
     except profiles.ProfileNotFound:
         raise ProblemError(404, "Not Found", "No such profile.") from None
     intake = current("intake")
-    result = validate(intake, _answers(body), lang=_lang(), today=reports.local_today(),
+    result = validate(intake, body.answers, lang=_lang(), today=reports.local_today(),
                       context={"relation": existing.relation})
     if not result.ok:
-        raise _invalid(result.errors)
-    name = body.get("display_name")
+        raise invalid(result.errors)
     profile = profiles.update_profile(account_id, profile_id, intake=intake, answers=result.answers,
-                                      display_name=name if isinstance(name, str) else None)
+                                      display_name=body.display_name)
     reported = profile_id in reports.reported_profiles(account_id, reports.current_week())
     return jsonify(profile_json(profile, reported=reported))
 
@@ -353,14 +307,12 @@ def profile_delete(profile_id: str) -> Any:
 @limited(SUBMIT_LIMIT, key=rate_key)
 def report_submit(profile_id: str) -> Any:
     try:
-        body = _body()
-        submission_id = body.get("submission_id")
-        if not isinstance(submission_id, str) or not reports.SUBMISSION_ID.match(submission_id):
-            raise _invalid({"submission_id": "16-64 characters of A-Z, a-z, 0-9, '_' or '-', new for each report"})
+        body = parse(NewReport)
+        submission_id = body.submission_id
         questionnaire: Questionnaire = current("weekly")
-        result = validate(questionnaire, _answers(body), lang=_lang(), today=reports.local_today())
+        result = validate(questionnaire, body.answers, lang=_lang(), today=reports.local_today())
         if not result.ok:
-            raise _invalid(result.errors)
+            raise invalid(result.errors)
     except ProblemError:
         _signed_in_account()  # an unknown session is a 401 before anything is said about the body
         raise
