@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from reporting.advice import DEFAULT_FILE, advice_for, parse_rules, person_context
 from reporting.extensions import db
 from reporting.models import IncidenceEstimate
-from reporting.questionnaire.definition import DefinitionError
+from reporting.questionnaire import DefinitionError
 from reporting.reports import region as regions
 
 from .citizens import sign_up_and_log_in
