@@ -52,7 +52,7 @@ def test_helpline_of_the_region_in_both_languages(app: Flask) -> None:
 
 
 def test_texts_are_configuration(app: Flask, config: dict, tmp_path: Path) -> None:
-    from wsgi import create_app
+    from reporting import create_app
 
     raw = json.loads(DEFAULT_FILE.read_text(encoding="utf-8"))
     raw["rules"] = [{"key": "custom", "level": "info", "when": {"question": "symptoms", "any_of": ["none"]},
