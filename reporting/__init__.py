@@ -12,8 +12,21 @@ from typing import Any
 
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import authz, headers, i18n
+from .admin.routes import init_app as init_admin
+from .citizen import bp as citizen_bp
+from .citizen_api.routes import bp as citizen_api_bp
+from .cli import register as register_cli
 from .config import load_config
+from .dev.routes import bp as dev_bp
+from .extensions import csrf, db, limiter
+from .logredact import install as install_log_redaction
+from .ops.routes import bp as ops_bp
+from .problems import register_error_handlers
+from .security import CookieSessionInterface
+from .staff.routes import bp as staff_bp
 
 
 class BoundedJSONProvider(DefaultJSONProvider):
@@ -44,9 +57,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_logging(app: Flask) -> None:
-    from .logredact import install
-
-    install()  # no secret of a URL in the development server's (or gunicorn's) request log
+    install_log_redaction()  # no secret of a URL in the development server's (or gunicorn's) request log
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -55,17 +66,12 @@ def register_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from .extensions import csrf, db, limiter
-
     db.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
 
 
 def register_security(app: Flask) -> None:
-    from . import authz, headers
-    from .security import CookieSessionInterface
-
     app.session_interface = CookieSessionInterface()
     app.before_request(authz.enforce)
     headers.init_app(app)
@@ -75,43 +81,27 @@ def register_security(app: Flask) -> None:
         # (request.is_secure, CSRF's referrer check on HTTPS, external URLs) and host come from the
         # X-Forwarded-* headers that the last ``proxies`` hops set; anything further left is the client's own
         # claim and ignored (Werkzeug's ProxyFix).
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         fixed = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
         app.wsgi_app = fixed  # type: ignore[method-assign]
 
 
 def register_i18n(app: Flask) -> None:
-    from . import i18n
-
     i18n.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    from .citizen.routes import bp as citizen_bp
-    from .citizen_api.routes import bp as citizen_api_bp
-    from .dev.routes import bp as dev_bp
-    from .ops.routes import bp as ops_bp
-    from .staff.routes import bp as staff_bp
-
     app.register_blueprint(ops_bp)
     app.register_blueprint(citizen_bp)
     app.register_blueprint(citizen_api_bp)
     app.register_blueprint(staff_bp)
-    from .admin.routes import init_app as init_admin
-
     init_admin(app)  # staff users, sessions, API tokens, audit log (issue 5)
     if app.config["COVIDMETER_DEV_OUTBOX"]:
         app.register_blueprint(dev_bp)
 
 
 def register_errors(app: Flask) -> None:
-    from .problems import register_error_handlers
-
     register_error_handlers(app)
 
 
 def register_commands(app: Flask) -> None:
-    from .cli import register
-
-    register(app)
+    register_cli(app)

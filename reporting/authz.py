@@ -1,19 +1,28 @@
-"""One authorisation layer that decides every request.
+"""Who may call what: one ``before_request`` hook, ``enforce``, decides every request of the app by the rule
+each view declares with ``@access(...)``. It is registered before any blueprint, so it runs before every
+blueprint's own hooks (a blueprint's ``before_request`` and ``before_app_request`` alike).
 
-Every view declares who may call it with ``@access(...)``; one ``before_request`` hook, ``enforce``, decides
-every request by that declaration, and a request to an endpoint without one is refused (deny by default). URL
-prefixes served by something other than a Flask view (the Dash app) are declared with ``protect_prefix``.
-Record-level checks (does this profile belong to this account?) are done in the services.
+Deny by default: a request to an endpoint without a rule is refused (403, logged), and
+``endpoints_without_rule`` lists such endpoints for the test that there are none. URL prefixes served by
+something other than a Flask view (the dashboard's Dash app) are declared with ``protect_prefix``; unknown
+routes (404) and static files pass. Record-level checks (does this profile belong to this account?) are done in
+the services.
 
 Rules:
 - ``public``: anyone.
-- ``citizen``: a logged-in citizen (full login, not a weekly link).
-- ``staff`` with roles: a logged-in staff user whose role is listed.
-- ``token`` with a scope: a bearer token carrying that scope. Each API blueprint parses its own kind of bearer
-  (the citizen API's sessions, the export's API tokens) and names the function that does with
+- ``citizen``: a logged-in citizen (full login, not a weekly link); others are sent to the citizen login, a
+  signed-in staff user gets 403.
+- ``staff(*roles)``: a signed-in staff user whose role is listed (another role: 403). Anyone else is sent to the
+  staff sign-in, or answered 401 when the request is a machine's (not a GET, or under a prefix answered with
+  problem documents, ``reporting.problems.wants_json``).
+- ``token(scope)``: a bearer token carrying that scope. Each API blueprint parses its own kind of bearer (the
+  citizen API's sessions, the dashboard's export API tokens) and names the function that does with
   ``@authenticates_tokens(bp)``; ``enforce`` calls it for the blueprint's token views. A token view in a
   blueprint that names none is refused (403, logged), so a new blueprint cannot be open by forgetting a hook.
-  Authenticators raise ``Unauthorized`` (401 with a Bearer challenge, RFC 6750) or ``InsufficientScope`` (403).
+  Both APIs answer 401 with one problem type, ``Unauthorized`` (title "Unauthorized", a Bearer challenge of the
+  API's realm, RFC 6750), and a token without the scope with ``InsufficientScope`` (403).
+
+``safe_next`` keeps the redirect after a login on this site.
 """
 
 from __future__ import annotations

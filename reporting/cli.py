@@ -8,9 +8,11 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from . import migrate
+from .audit import record
 from .extensions import db
 from .models import ApiToken, StaffUser
 from .models import STAFF_ROLES
+from .security import Principal
 from .staff.service import (StaffError, create_api_token, create_staff_user, current_totp_code, find_staff_user,
                             reset_totp, revoke_api_token, revoke_api_token_by_id, revoke_sessions, totp_uri)
 
@@ -98,9 +100,6 @@ def staff_reset_totp(email: str) -> None:
 @staff_group.command("revoke-sessions", help="End every active session of a staff user.")
 @click.argument("email")
 def staff_revoke_sessions(email: str) -> None:
-    from .audit import record
-    from .security import Principal
-
     try:
         user = find_staff_user(email)
     except StaffError as exc:

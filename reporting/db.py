@@ -22,6 +22,7 @@ writer was busy. Every route answers those with 503 and a short ``Retry-After``;
 from __future__ import annotations
 
 import select
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -151,7 +152,7 @@ def unavailable(error: BaseException) -> bool:
 def _transient_driver_error(error: BaseException) -> bool:
     module = type(error).__module__.split(".", 1)[0]
     if module == "psycopg":
-        import psycopg
+        import psycopg  # PostgreSQL's driver, loaded already (the error is its own); an SQLite service never loads it
 
         if not isinstance(error, psycopg.Error):
             return False
@@ -162,8 +163,6 @@ def _transient_driver_error(error: BaseException) -> bool:
             return isinstance(error, psycopg.OperationalError)
         return sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES) or sqlstate in _TRANSIENT_SQLSTATES
     if module in ("sqlite3", "_sqlite3"):
-        import sqlite3
-
         return isinstance(error, sqlite3.OperationalError) and str(error).lower().startswith(_SQLITE_TRANSIENT)
     return False
 
@@ -171,8 +170,6 @@ def _transient_driver_error(error: BaseException) -> bool:
 def sqlite_snapshot_busy(error: BaseException) -> bool:
     """SQLite refused a transaction that read and then wrote because another connection committed meanwhile
     ("database is locked" at once, whatever the busy timeout): the same work, started again, will do."""
-    import sqlite3
-
     orig = getattr(error, "orig", error)
     return isinstance(orig, sqlite3.OperationalError) and "database is locked" in str(orig)
 

@@ -1,9 +1,17 @@
-"""Security headers on every response, and the CSRF cookie a mounted single-page app's renderer sends back.
+"""The headers of every response, set in one ``after_request`` hook (``init_app``); what a view set itself wins.
 
-The content security policy allows no inline script and no third-party origin on citizen pages. An app mounted
-under a prefix (the dashboard's Dash app) declares what it needs with ``add_csp_override`` (the hashes of its
-own inline scripts) and ``mount_spa`` (no-store answers, the CSRF cookie its renderer sends back as a header);
-this package knows none of those prefixes itself.
+- A content security policy that allows no inline script or style and no third-party origin (``CSP_BASE``);
+  an app mounted under a prefix adds what it needs there with ``add_csp_override`` (the dashboard: the hashes
+  of Dash's own inline scripts).
+- ``X-Content-Type-Options``, ``X-Frame-Options``, ``Referrer-Policy`` (the origin only, so no login link
+  leaks), ``Permissions-Policy`` and ``Cross-Origin-Opener-Policy`` on every response; HSTS when the cookies
+  are secure (COVIDMETER_SECURE_COOKIES).
+- ``Cache-Control: no-store`` on the API and on every page that shows or takes personal data (sign-in, the
+  account's pages, reports, the weekly and unsubscribe links, staff pages), and under a single-page app's
+  prefix declared with ``mount_spa``, whose HTML pages also set the CSRF cookie its renderer sends back as a
+  header.
+
+This package names no prefix of a mounted app itself: the dashboard declares its own when it is mounted.
 """
 
 from __future__ import annotations

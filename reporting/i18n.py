@@ -4,6 +4,7 @@ the browser's Accept-Language, else the configured default (Danish)."""
 from __future__ import annotations
 
 from flask import Flask, current_app, request, session
+from flask_babel import get_locale
 
 from .extensions import babel
 
@@ -25,6 +26,4 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _languages() -> dict[str, object]:
-        from flask_babel import get_locale
-
         return {"languages": LANGUAGES, "current_language": str(get_locale())}

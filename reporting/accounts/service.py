@@ -16,9 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
@@ -31,12 +31,14 @@ from ..extensions import db
 from ..i18n import LANGUAGES
 from ..models import Account, Consent, LoginToken, Municipality, OutboxMessage, Profile, utcnow
 from ..questionnaire import Questionnaire, load, to_columns
-from ..security import hash_secret, new_secret, start_session
+from ..security import Principal, end_session, hash_secret, new_secret, start_session
+from .mailing import send_to_account, stand_in
 
 # The consent text shown at sign-up has a version; the version given is stored with the consent.
 # Change the text in templates/citizen/_consent.html -> add a new version here.
 CONSENT_VERSION = "2026-1"
 SIGN_IN_PURPOSES = ("confirm", "login")
+T = TypeVar("T")
 
 
 class InvalidEmail(ValueError):
@@ -102,7 +104,7 @@ def sign_up(email: str, *, language: str, consent_version: str, intake: Question
         answers = {"language": language, "consent_version": consent_version, "intake_version": intake.id,
                    "intake_answers": dict(intake_answers)}
         secret = _issue_token(None, "confirm", email=email, sign_up=answers)
-        _send(_stand_in(email, language), "confirm", secret, member=False)
+        _send(stand_in(email, language), "confirm", secret, member=False)
     else:
         purpose = "confirm" if existing.status == "pending" else "login"
         secret = _issue_token(existing, purpose)
@@ -121,7 +123,7 @@ def request_login(email: str, *, language: str | None = None) -> None:
     language = language if language in LANGUAGES else current_app.config["COVIDMETER_DEFAULT_LANGUAGE"]
     account = db.session.scalar(select(Account).where(Account.email == email))
     if account is None:
-        _send(_stand_in(email, language), "no_account", _issue_token(None, "login"), member=False)
+        _send(stand_in(email, language), "no_account", _issue_token(None, "login"), member=False)
     else:
         purpose = "confirm" if account.status == "pending" else "login"
         _send(account, purpose, _issue_token(account, purpose))
@@ -146,12 +148,16 @@ def inspect_link(secret: str) -> PendingLink:
     return link
 
 
-def spend_link(secret: str, now: dt.datetime) -> tuple[LoginToken, Account]:
-    """Spend a confirmation or login link (in the caller's transaction) and return it with its account,
-    made now if the link is a sign-up's. Raises LinkNotValid (and rolls back) if it cannot be spent.
+def spend_link(secret: str, open_session: Callable[[Account, dt.datetime], T], **detail: Any) -> T:
+    """Spend a confirmation or login link and sign its account in, in one transaction: the account (made now
+    if the link is a sign-up's) is given to ``open_session`` (the web's cookie session, ``redeem_link``, or
+    the citizen API's bearer session, ``reporting.citizen_api.sessions``), the login is recorded in the
+    account's log (with ``detail``), and what ``open_session`` returned is returned. Raises LinkNotValid (and
+    rolls back) if the link cannot be spent.
 
     The token is spent by a conditional UPDATE, so two simultaneous POSTs cannot both succeed.
     """
+    now = utcnow()
     token_hash = hash_secret(secret or "")
     spent = db.session.execute(
         update(LoginToken)
@@ -171,7 +177,11 @@ def spend_link(secret: str, now: dt.datetime) -> tuple[LoginToken, Account]:
     if account.status == "pending":  # whoever opens a link sent to the address has confirmed it
         account.status = "active"
         account.confirmed_at = now
-    return token, account
+    opened = open_session(account, now)
+    audit.citizen(account.id, "account.login", principal=Principal("citizen", account_id=account.id),
+                  purpose=token.purpose, **detail)
+    db.session.commit()
+    return opened
 
 
 def _account_of_sign_up(token: LoginToken, now: dt.datetime) -> Account:
@@ -207,11 +217,12 @@ def _account_of_sign_up(token: LoginToken, now: dt.datetime) -> Account:
 
 
 def redeem_link(secret: str) -> Account:
-    """Spend a confirmation or login link and open a session for its account (one transaction)."""
-    token, account = spend_link(secret, utcnow())
+    """Spend a confirmation or login link and open a web session for its account (``spend_link``)."""
+    return spend_link(secret, _open_web_session)
+
+
+def _open_web_session(account: Account, now: dt.datetime) -> Account:
     start_session(account=account)
-    audit.citizen(account.id, "account.login", purpose=token.purpose)
-    db.session.commit()
     return account
 
 
@@ -222,8 +233,6 @@ def profiles_of(account_id: int) -> list[Profile]:
 
 
 def log_out() -> None:
-    from ..security import end_session
-
     end_session()
     db.session.commit()
 
@@ -256,14 +265,6 @@ MAIL_SUBJECTS = {
 def _send(account: Account, kind: str, secret: str, *, member: bool = True) -> None:
     """The mail of a sign-up or login request; for an address without an account, ``account`` is a stand-in
     and ``member`` False (``reporting.accounts.mailing.send_to_account``)."""
-    from .mailing import send_to_account
-
     purpose = "confirm" if kind == "confirm" else "login"
     send_to_account(account, kind, MAIL_SUBJECTS[kind], category=purpose, member=member,
                     link=link_url(purpose, secret))
-
-
-def _stand_in(email: str, language: str) -> Account:
-    from .mailing import stand_in
-
-    return stand_in(email, language)

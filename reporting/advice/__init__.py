@@ -19,7 +19,8 @@ from typing import Any
 from flask import current_app
 
 from ..questionnaire import conditions
-from ..questionnaire.definition import DefinitionError
+from ..questionnaire.conditions import DefinitionError
+from ..reports.region import region_of
 
 DEFAULT_FILE = Path(__file__).resolve().parent / "advice-1.json"
 LEVELS = ("urgent", "important", "info")
@@ -105,3 +106,15 @@ def advice_for(answers: Mapping[str, Any], *, lang: str, region_code: int | None
             text = rule["text"].get(lang) or rule["text"]["en"]
             out.append(Advice(rule["key"], rule["level"], text.replace("{helpline}", helpline)))
     return out
+
+
+def advice_after_report(answers: Mapping[str, Any], person: Any, *, age: int, lang: str,
+                        region_code: int | None = None) -> list[Advice]:
+    """The advice shown after a report, on the citizen's thank-you page, the weekly link's and in the citizen
+    API's answer: the rules over the report's ``answers`` and the facts about ``person`` (a profile, or the
+    profile as read for its report: its intake answers) at ``age``, with the helpline of ``region_code`` or,
+    when that is not given, of the region of the person's municipality."""
+    if region_code is None:
+        region_code = region_of(person.municipality_code)
+    return advice_for(answers, lang=lang, region_code=region_code,
+                      context=person_context(age=age, intake_answers=person.intake_answers or {}))

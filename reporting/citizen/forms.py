@@ -9,6 +9,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
+from ..accounts.profiles import RELATIVE_RELATIONS
 from ..accounts.service import CONSENT_VERSION, InvalidEmail, normalise_email
 from ..questionnaire import Questionnaire, Result, validate
 
@@ -83,8 +84,6 @@ class ProfileForm:
 
 def read_profile(form: Any, intake: Questionnaire, *, lang: str, today: dt.date, relation: str | None = None) -> ProfileForm:
     """A relative's profile (relation chosen in the form) or an existing profile (``relation`` given)."""
-    from ..accounts.profiles import RELATIVE_RELATIONS
-
     chosen = relation or (form.get("relation") or "").strip()
     result = ProfileForm(relation=chosen, display_name=(form.get("display_name") or "").strip())
     if relation is None and chosen not in RELATIVE_RELATIONS:

@@ -7,34 +7,19 @@ import datetime as dt
 import secrets
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
-from flask_babel import get_locale
+from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from ..accounts import service as accounts
+from ..advice import advice_after_report
 from ..authz import CITIZEN, PUBLIC, access, safe_next
 from ..extensions import limiter
 from ..questionnaire import answers_to_form, current, validate
 from ..reports import service as reports
 from ..security import current_principal
 from ..weeks import format_iso_week
+from .blueprint import FORM_LIMIT, LINK_LIMIT, bp, citizen_account, page_language
 from .forms import read_login, read_sign_up, report_summary
-
-bp = Blueprint("citizen", __name__)
-
-FORM_LIMIT = "10/minute"
-LINK_LIMIT = "20/minute"
-
-
-def _lang() -> str:
-    return str(get_locale() or "da")
-
-
-def _account_id() -> int:
-    account_id = current_principal().account_id
-    if account_id is None:  # authz lets only citizens in; this is a second guard
-        abort(403)
-    return account_id
 
 
 @bp.get("/")
@@ -51,9 +36,9 @@ def home() -> Any:
 def signup() -> Any:
     intake = current("intake")
     if request.method == "POST":
-        form = read_sign_up(request.form, intake, lang=_lang(), today=reports.local_today())
+        form = read_sign_up(request.form, intake, lang=page_language(), today=reports.local_today())
         if form.ok:
-            accounts.sign_up(form.email, language=_lang(), consent_version=accounts.CONSENT_VERSION,
+            accounts.sign_up(form.email, language=page_language(), consent_version=accounts.CONSENT_VERSION,
                              intake=intake, intake_answers=form.intake.answers)
             return redirect(url_for("citizen.signup_sent"))
         return render_template("citizen/signup.html", intake=intake, form=form,
@@ -72,7 +57,7 @@ def signup_sent() -> Any:
 @access(PUBLIC)
 @limiter.limit(LINK_LIMIT, methods=["POST"])
 def signup_confirm(token: str) -> Any:
-    return _spend_link(token, "citizen.signup_confirm",
+    return _sign_in_link(token, "citizen.signup_confirm",
                        _("Thank you. Your e-mail address is confirmed and you are logged in."))
 
 
@@ -88,7 +73,7 @@ def login() -> Any:
             return render_template("citizen/login.html", email=email, error=error,
                                    next=request.form.get("next", "")), 400
         session["login_next"] = safe_next(request.form.get("next"), url_for("citizen.me"))
-        accounts.request_login(email, language=_lang())
+        accounts.request_login(email, language=page_language())
         return redirect(url_for("citizen.login_sent"))
     if current_principal().is_citizen:
         return redirect(safe_next(request.args.get("next"), url_for("citizen.me")))
@@ -105,10 +90,10 @@ def login_sent() -> Any:
 @access(PUBLIC)
 @limiter.limit(LINK_LIMIT, methods=["POST"])
 def login_link(token: str) -> Any:
-    return _spend_link(token, "citizen.login_link", _("You are logged in."))
+    return _sign_in_link(token, "citizen.login_link", _("You are logged in."))
 
 
-def _spend_link(token: str, endpoint: str, welcome: str) -> Any:
+def _sign_in_link(token: str, endpoint: str, welcome: str) -> Any:
     """GET shows a confirmation page (a mail scanner opening the link spends nothing); POST spends it."""
     if request.method == "GET":
         try:
@@ -146,7 +131,7 @@ def logout() -> Any:
 @bp.get("/me")
 @access(CITIZEN)
 def me() -> Any:
-    account_id = _account_id()
+    account_id = citizen_account()
     week = reports.current_week()
     profiles = accounts.profiles_of(account_id)
     reported = reports.reported_profiles(account_id, week)
@@ -158,7 +143,7 @@ def me() -> Any:
 @access(CITIZEN)
 @limiter.limit(FORM_LIMIT, methods=["POST"])
 def report(profile_id: str) -> Any:
-    account_id = _account_id()
+    account_id = citizen_account()
     questionnaire = current("weekly")
     week = reports.current_week()
     try:
@@ -175,7 +160,7 @@ def report(profile_id: str) -> Any:
                                submission_id=secrets.token_urlsafe(24), existing=existing, **context)
 
     submission_id = request.form.get("submission_id", "")
-    result = validate(questionnaire, request.form, lang=_lang(), today=reports.local_today())
+    result = validate(questionnaire, request.form, lang=page_language(), today=reports.local_today())
     if not result.ok:
         if not reports.SUBMISSION_ID.match(submission_id):
             submission_id = secrets.token_urlsafe(24)
@@ -197,7 +182,7 @@ def report(profile_id: str) -> Any:
 @bp.get("/report/<profile_id>/thanks")
 @access(CITIZEN)
 def report_thanks(profile_id: str) -> Any:
-    account_id = _account_id()
+    account_id = citizen_account()
     week = reports.current_week()
     try:
         existing = reports.report_for_week(account_id, profile_id, week)
@@ -207,18 +192,9 @@ def report_thanks(profile_id: str) -> Any:
         return redirect(url_for("citizen.report", profile_id=profile_id))
     profile = reports.owned_profile(account_id, profile_id)
     return render_template("citizen/report_thanks.html", report=existing, profile=profile,
-                           advice=advice_for_report(profile, existing.answers, existing.age_years),
+                           advice=advice_after_report(existing.answers, profile, age=existing.age_years,
+                                                      lang=page_language()),
                            week_label=format_iso_week(week), week=week, via_link=False)
-
-
-def advice_for_report(profile: Any, answers: Any, age: int) -> list[Any]:
-    from ..advice import advice_for, person_context
-    from ..models import Municipality
-    from ..extensions import db
-
-    municipality = db.session.get(Municipality, profile.municipality_code)
-    return advice_for(answers, lang=_lang(), region_code=municipality.region_code if municipality else None,
-                      context=person_context(age=age, intake_answers=profile.intake_answers or {}))
 
 
 def profile_label(profile: Any) -> str:
@@ -238,12 +214,9 @@ def _profile_label(profile: Any) -> str:
 @bp.app_template_filter("symptom_label")
 def _symptom_label(key: str) -> str:
     option = current("weekly").question("symptoms").option(key)
-    return option.text(_lang()) if option else key
+    return option.text(page_language()) if option else key
 
 
 @bp.context_processor
 def _citizen_template_helpers() -> dict[str, Any]:
     return {"citizen_logged_in": lambda: current_principal().is_citizen, "timedelta": dt.timedelta}
-
-
-from . import self_service, weekly  # noqa: E402,F401  (more views on the same blueprint)

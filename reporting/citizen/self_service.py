@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import format_date
 from flask_babel import gettext as _
 
 from ..accounts import data_rights, profiles, settings
@@ -20,8 +21,8 @@ from ..i18n import LANGUAGES
 from ..questionnaire import answers_to_form, current
 from ..reports import region, service as reports
 from ..weeks import format_iso_week
+from .blueprint import FORM_LIMIT, LINK_LIMIT, bp, citizen_account, page_language
 from .forms import read_email, read_profile
-from .routes import FORM_LIMIT, LINK_LIMIT, _account_id, _lang, bp
 
 WEEKDAYS = lambda: [_("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday"), _("Saturday"),  # noqa: E731
                     _("Sunday")]
@@ -36,12 +37,12 @@ EXPORT_LIMIT = "10/minute"
 @access(CITIZEN)
 @limiter.limit(FORM_LIMIT, methods=["POST"])
 def profile_new() -> Any:
-    account_id = _account_id()
+    account_id = citizen_account()
     intake = current("intake")
     context = dict(intake=intake, relations=RELATION_LABELS(), profile=None)
     if request.method == "GET":
         return render_template("citizen/profile_form.html", form=None, summary=[], **context)
-    form = read_profile(request.form, intake, lang=_lang(), today=reports.local_today())
+    form = read_profile(request.form, intake, lang=page_language(), today=reports.local_today())
     if not form.ok:
         return render_template("citizen/profile_form.html", form=form, summary=form.summary(intake), **context), 400
     try:
@@ -58,7 +59,7 @@ def profile_new() -> Any:
 @access(CITIZEN)
 @limiter.limit(FORM_LIMIT, methods=["POST"])
 def profile_edit(profile_id: str) -> Any:
-    account_id = _account_id()
+    account_id = citizen_account()
     intake = current("intake")
     try:
         profile = profiles.profile_of(account_id, profile_id)
@@ -68,7 +69,8 @@ def profile_edit(profile_id: str) -> Any:
     if request.method == "GET":
         values = answers_to_form(intake, profile.intake_answers or {})
         return render_template("citizen/profile_form.html", form=None, values=values, summary=[], **context)
-    form = read_profile(request.form, intake, lang=_lang(), today=reports.local_today(), relation=profile.relation)
+    form = read_profile(request.form, intake, lang=page_language(), today=reports.local_today(),
+                        relation=profile.relation)
     if not form.ok:
         return render_template("citizen/profile_form.html", form=form, summary=form.summary(intake), **context), 400
     profiles.update_profile(account_id, profile_id, intake=intake, answers=form.intake.answers,
@@ -80,7 +82,7 @@ def profile_edit(profile_id: str) -> Any:
 @bp.route("/me/profiles/<profile_id>/delete", methods=["GET", "POST"])
 @access(CITIZEN)
 def profile_delete(profile_id: str) -> Any:
-    account_id = _account_id()
+    account_id = citizen_account()
     try:
         profile = profiles.profile_of(account_id, profile_id)
     except profiles.ProfileNotFound:
@@ -99,13 +101,13 @@ def profile_delete(profile_id: str) -> Any:
 @bp.get("/me/history")
 @access(CITIZEN)
 def history() -> Any:
-    account_id = _account_id()
+    account_id = citizen_account()
     people = accounts.profiles_of(account_id)
     entries = reports.history(account_id)
     regions = []
     seen: set[int] = set()
     for profile in people:
-        code = _region_of(profile.municipality_code)
+        code = region.region_of(profile.municipality_code)
         if code is not None and code not in seen:
             seen.add(code)
             trend = region.region_trend(code)
@@ -115,20 +117,12 @@ def history() -> Any:
                            format_iso_week=format_iso_week)
 
 
-def _region_of(municipality_code: int) -> int | None:
-    from ..extensions import db
-    from ..models import Municipality
-
-    municipality = db.session.get(Municipality, municipality_code)
-    return municipality.region_code if municipality else None
-
-
 # --- settings ---------------------------------------------------------------------------------------------
 
 @bp.get("/me/settings")
 @access(CITIZEN)
 def settings_page() -> Any:
-    account = settings.account(_account_id())
+    account = settings.account(citizen_account())
     return render_template("citizen/settings.html", account=account, weekdays=WEEKDAYS(),
                            pause_weeks=settings.PAUSE_WEEKS, today=reports.local_today(), email_error=None,
                            email_value="")
@@ -141,7 +135,7 @@ def settings_preferences() -> Any:
     weekday = request.form.get("reminder_weekday", "")
     if language not in LANGUAGES or not weekday.isdigit() or not 0 <= int(weekday) <= 6:
         abort(400)
-    settings.update_preferences(_account_id(), language=language, reminder_weekday=int(weekday))
+    settings.update_preferences(citizen_account(), language=language, reminder_weekday=int(weekday))
     session["lang"] = language
     flash(_("Your settings have been saved."), "success")
     return redirect(url_for("citizen.settings_page"))
@@ -152,11 +146,11 @@ def settings_preferences() -> Any:
 def settings_pause() -> Any:
     weeks = request.form.get("weeks", "")
     if weeks == "resume":
-        settings.pause_reminders(_account_id(), None)
+        settings.pause_reminders(citizen_account(), None)
         flash(_("The weekly reminders are on again."), "success")
     elif weeks.isdigit() and int(weeks) in settings.PAUSE_WEEKS:
         until = reports.local_today() + dt.timedelta(weeks=int(weeks))
-        settings.pause_reminders(_account_id(), until)
+        settings.pause_reminders(citizen_account(), until)
         flash(_("The weekly reminders are paused until %(date)s.", date=_date(until)), "success")
     else:
         abort(400)
@@ -168,10 +162,10 @@ def settings_pause() -> Any:
 def settings_reminders() -> Any:
     action = request.form.get("action")
     if action == "stop":
-        settings.unsubscribe(_account_id(), channel="settings")
+        settings.unsubscribe(citizen_account(), channel="settings")
         flash(_("You will not get weekly reminders any more. You can still log in and report."), "success")
     elif action == "start":
-        settings.resubscribe(_account_id())
+        settings.resubscribe(citizen_account())
         flash(_("The weekly reminders are on again."), "success")
     else:
         abort(400)
@@ -184,11 +178,11 @@ def settings_reminders() -> Any:
 def settings_email() -> Any:
     email, error = read_email(request.form)
     if error:
-        account = settings.account(_account_id())
+        account = settings.account(citizen_account())
         return render_template("citizen/settings.html", account=account, weekdays=WEEKDAYS(),
                                pause_weeks=settings.PAUSE_WEEKS, today=reports.local_today(),
                                email_error=error, email_value=email), 400
-    settings.request_email_change(_account_id(), email)
+    settings.request_email_change(citizen_account(), email)
     flash(_("We have sent a link to the new address. The change takes effect when you open it."), "success")
     return redirect(url_for("citizen.settings_page"))
 
@@ -214,8 +208,6 @@ def email_confirm(token: str) -> Any:
 
 
 def _date(day: dt.date) -> str:
-    from flask_babel import format_date
-
     return format_date(day, "long")
 
 
@@ -225,7 +217,7 @@ def _date(day: dt.date) -> str:
 @access(CITIZEN)
 @limiter.limit(EXPORT_LIMIT)
 def export_json() -> Any:
-    document = data_rights.export_data(_account_id())
+    document = data_rights.export_data(citizen_account())
     body = json.dumps(document, ensure_ascii=False, indent=2)
     return Response(body, mimetype="application/json",
                     headers={"Content-Disposition": 'attachment; filename="covidmeter-my-data.json"'})
@@ -235,7 +227,7 @@ def export_json() -> Any:
 @access(CITIZEN)
 @limiter.limit(EXPORT_LIMIT)
 def export_csv() -> Any:
-    document = data_rights.export_data(_account_id())
+    document = data_rights.export_data(citizen_account())
     return Response("\ufeff" + data_rights.export_csv(document), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="covidmeter-my-reports.csv"'})
 
@@ -246,7 +238,7 @@ def withdraw() -> Any:
     if request.method == "GET":
         return render_template("citizen/withdraw.html")
     language = session.get("lang")
-    data_rights.withdraw(_account_id(), channel="web")
+    data_rights.withdraw(citizen_account(), channel="web")
     session.clear()
     if language:
         session["lang"] = language

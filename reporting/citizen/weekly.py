@@ -9,14 +9,15 @@ from typing import Any
 
 from flask import abort, render_template, request, url_for
 
+from ..advice import advice_after_report
 from ..authz import PUBLIC, access
-from ..extensions import limiter
+from ..extensions import db, limiter
 from ..questionnaire import current, validate
 from ..reports import service as reports
 from ..reports import weekly_links
 from ..weeks import age_in_week, format_iso_week
+from .blueprint import FORM_LIMIT, LINK_LIMIT, bp, page_language
 from .forms import report_summary
-from .routes import FORM_LIMIT, LINK_LIMIT, _lang, advice_for_report, bp
 
 
 def _capability(token: str) -> weekly_links.WeeklyCapability | None:
@@ -77,7 +78,7 @@ def week_report(token: str, profile_id: str) -> Any:
         return render_template("citizen/report.html", values={}, errors={}, summary=[],
                                submission_id=secrets.token_urlsafe(24), already=profile.reported, **context)
     submission_id = request.form.get("submission_id", "")
-    result = validate(questionnaire, request.form, lang=_lang(), today=reports.local_today())
+    result = validate(questionnaire, request.form, lang=page_language(), today=reports.local_today())
     if not result.ok:
         if not reports.SUBMISSION_ID.match(submission_id):
             submission_id = secrets.token_urlsafe(24)
@@ -85,7 +86,7 @@ def week_report(token: str, profile_id: str) -> Any:
                                summary=report_summary(questionnaire, result), submission_id=submission_id,
                                already=profile.reported, **context), 400
     try:
-        weekly_links.submit(token, profile_id, submission_id=submission_id, questionnaire=questionnaire,
+        stored = weekly_links.submit(token, profile_id, submission_id=submission_id, questionnaire=questionnaire,
                             answers=result.answers)
     except (weekly_links.WeeklyLinkNotValid, reports.WeekClosed):
         return _expired()
@@ -96,13 +97,11 @@ def week_report(token: str, profile_id: str) -> Any:
     except reports.SubmissionConflict:
         return render_template("citizen/report_conflict.html", profile=profile,
                                again=url_for("citizen.week_report", token=token, profile_id=profile_id)), 409
-    # The thank-you page is rendered from the answers just sent (not read back), with the advice.
-    from ..models import Profile
-    from ..extensions import db
-
-    person = db.session.get(Profile, profile_id)
-    age = age_in_week(person.birth_year, cap.week)
-    advice = advice_for_report(person, result.answers, age)
+    # The thank-you page is rendered from the answers just sent (not read back), with the advice for the
+    # person as the report read them.
+    person = stored.profile
+    advice = advice_after_report(result.answers, person, age=age_in_week(person.birth_year, cap.week),
+                                 lang=page_language(), region_code=stored.region_code)
     db.session.rollback()
     return render_template("citizen/report_thanks.html", report=None, profile=profile, advice=advice,
                            week_label=format_iso_week(cap.week), week=cap.week, via_link=True,

@@ -1,23 +1,25 @@
-"""Rate limits of the citizen API: each request is counted once, in Flask-Limiter's storage.
+"""Rate limits of the citizen API, counted once per request with Flask-Limiter's public API.
 
 Every view of the API declares its limit with ``@limited("60/minute", key=...)``. The blueprint's
-``before_request`` hook (after authentication, so a request with a bad token is a 401, not a hit; a view
-that authenticates its session in its own statement, the weekly report, is counted first, under the
-presented token's key) calls ``count``: one increment in the storage Flask-Limiter is configured with (Redis when
-``COVIDMETER_REDIS_URL`` is set, so every web process counts in the same place; else process memory), with
-its key prefix, under the key Flask-Limiter's ``@limiter.limit`` uses, and with the arithmetic of its
-default strategy, the fixed window (a window opens with its first hit and lasts one period; a hit past the
-limit is refused; the app refuses to start with another strategy configured). A spent limit is a 429
-problem document, and every counted response carries Flask-Limiter's headers (``X-RateLimit-Limit``, ``-Remaining``
-and ``-Reset``; ``Retry-After`` on a refused one only).
+``before_request`` hook, ``count``, runs after ``authz.enforce`` has authenticated the request (so a request
+with a bad token is a 401, not a hit; a view that authenticates its session in its own statement, the weekly
+report, is counted first, under the presented token's own key). It hits the limit with Flask-Limiter's rate
+limiter (``limiter.limiter``, in the storage Flask-Limiter is configured with: Redis when
+``COVIDMETER_REDIS_URL`` is set, so every web process counts in the same place; else process memory), under
+the key Flask-Limiter's ``@limiter.limit`` uses (its key prefix, who is counted, the endpoint). A spent limit
+is a 429 problem document. Every counted answer carries the headers of Flask-Limiter's ``RequestLimit`` for it
+(``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset``; ``Retry-After`` on a refused one only). The strategy is
+Flask-Limiter's default, the fixed window (a window opens with its first hit and lasts one period, so every hit
+of a window gives the same reset); the app refuses to start with another one configured.
 
-Why not ``@limiter.limit`` here: for one decorated view Flask-Limiter resolves and evaluates limits twice
-(in its ``before_request`` hook and in the decorator) and reads the window back from the storage for the
-headers (two more Redis commands). On the API's busiest call, the weekly report, that came to about a
-quarter of the request's CPU (docs/performance.md). Here the increment's answer gives the remaining count,
-and the window's end is asked for only when this hit did not open it. Flask-Limiter's own hooks pass this
-blueprint by (``routes._counted_by_the_api``); the rest of the app keeps its decorators, and
-``RATELIMIT_ENABLED`` switches both off.
+Why not ``@limiter.limit`` on these views: Flask-Limiter's own after-request hook, which cannot be switched off
+for one blueprint, puts ``Retry-After`` on every counted answer, raises a 503's short one to the end of the rate
+window (issue 12: an outage recovers in a second or two) and would put limit headers on the weekly report's
+401; and for a decorated view it resolves and evaluates the limits twice (in its ``before_request`` hook and in
+the decorator), about a quarter of the weekly report's CPU (docs/performance.md). So Flask-Limiter's hooks pass
+this blueprint by (``routes._counted_by_the_api``), and this module counts with its limiter and describes the
+window with its ``RequestLimit``. The rest of the app keeps the decorators; ``RATELIMIT_ENABLED`` switches both
+off.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
+from flask_limiter import RequestLimit
 from limits import RateLimitItem, parse
 
 from ..config import ConfigurationError
@@ -43,13 +46,6 @@ log = logging.getLogger(__name__)
 class Limit:
     item: RateLimitItem
     key: Callable[[], str]  # who is counted: the bearer session, or the client's address
-
-
-@dataclass(frozen=True)
-class Counted:
-    limit: Limit
-    remaining: int
-    reset: float  # when the window ends (seconds since the epoch)
 
 
 def limited(value: str, *, key: Callable[[], str]) -> Callable[[F], F]:
@@ -68,8 +64,8 @@ def limit_of(view: Callable[..., Any] | None) -> Limit | None:
 
 
 def check_configuration(app: Flask) -> None:
-    """Refuse to start with a Flask-Limiter strategy other than the fixed window, which ``count`` implements
-    (a moving window keeps other data under the same keys)."""
+    """Refuse to start with a Flask-Limiter strategy other than the fixed window, the API's contract (one reset
+    for every hit of a window; a moving window also keeps other data under the same keys)."""
     strategy = app.config.get("RATELIMIT_STRATEGY", "fixed-window")
     if strategy != "fixed-window":
         raise ConfigurationError(f"RATELIMIT_STRATEGY={strategy!r}: the citizen API counts its rate limits with "
@@ -77,9 +73,9 @@ def check_configuration(app: Flask) -> None:
 
 
 class RateLimited(ProblemError):
-    def __init__(self, limit: Limit) -> None:
+    def __init__(self, item: RateLimitItem) -> None:
         # The detail reporting.problems gives for Flask-Limiter's RateLimitExceeded.
-        super().__init__(429, "Too many requests", f"Rate limit exceeded: {limit.item}")
+        super().__init__(429, "Too many requests", f"Rate limit exceeded: {item}")
 
 
 def count(limit: Limit) -> None:
@@ -88,26 +84,23 @@ def count(limit: Limit) -> None:
     if not config.get("RATELIMIT_ENABLED", True):
         return
     prefix = config.get("RATELIMIT_KEY_PREFIX")
-    identifiers = (prefix, limit.key(), request.endpoint) if prefix else (limit.key(), request.endpoint)
-    key, period = limit.item.key_for(*identifiers), limit.item.get_expiry()
-    hits = limiter.storage.incr(key, period)
-    # The storage starts a window's clock at its first hit, so a first hit knows when the window ends.
-    reset = time.time() + period if hits == 1 else limiter.storage.get_expiry(key)
-    g.api_rate_limit = Counted(limit, max(0, limit.item.amount - hits), reset)
-    if hits > limit.item.amount:
+    identifiers = [prefix, limit.key(), request.endpoint or ""] if prefix else [limit.key(), request.endpoint or ""]
+    allowed = limiter.limiter.hit(limit.item, *identifiers)
+    g.api_rate_limit = RequestLimit(limiter, limit.item, identifiers, breached=not allowed, shared=False)
+    if not allowed:
         log.info("ratelimit %s (%s) exceeded at endpoint: %s", limit.item, identifiers[-2], identifiers[-1])
-        raise RateLimited(limit)
+        raise RateLimited(limit.item)
 
 
 def add_headers(response: Response) -> Response:
-    """Flask-Limiter's rate-limit headers for the limit this request was counted against, if any."""
-    counted: Counted | None = g.pop("api_rate_limit", None)
+    """The rate-limit headers of the limit this request was counted against, if any."""
+    counted: RequestLimit | None = g.pop("api_rate_limit", None)
     if counted is None or response.status_code == 401 or not current_app.config.get("RATELIMIT_HEADERS_ENABLED"):
         # A view that authenticates its session itself is counted first (under the presented token's own
         # key, so an unknown token spends no real session's allowance); its 401 says nothing of limits.
         return response
-    reset_at = int(counted.reset + 1)
-    response.headers.extend([("X-RateLimit-Limit", str(counted.limit.item.amount)),
+    reset_at = counted.reset_at
+    response.headers.extend([("X-RateLimit-Limit", str(counted.limit.amount)),
                              ("X-RateLimit-Remaining", str(counted.remaining)),
                              ("X-RateLimit-Reset", str(reset_at))])
     # Retry-After only where it asks the client to wait, a refused request (RFC 9110: 429, 503), and never over a

@@ -12,11 +12,10 @@ from flask_limiter.util import get_remote_address
 
 from ..accounts import data_rights, profiles, settings
 from ..accounts import service as accounts
-from ..advice import advice_for, person_context
+from ..advice import advice_after_report
 from ..authz import PUBLIC, InsufficientScope, Rule, Unauthorized, access, authenticates_tokens, token
 from ..extensions import csrf, db, limiter
 from ..i18n import select_locale
-from ..models import Municipality
 from ..problems import ProblemError
 from ..questionnaire import Questionnaire, current, validate
 from ..reports import service as reports
@@ -333,14 +332,8 @@ def report_submit(profile_id: str) -> Any:
 
 def _report_json(profile_id: str, stored: reports.SubmissionResult, questionnaire: Questionnaire,
                  answers: dict[str, Any]) -> dict[str, Any]:
-    profile = stored.profile if stored.profile is not None else reports.owned_profile(_account_id(), profile_id)
-    region_code = stored.region_code
-    if region_code is None:
-        municipality = db.session.get(Municipality, profile.municipality_code)
-        region_code = municipality.region_code if municipality else None
-    age = age_in_week(profile.birth_year, stored.week)
-    advice = advice_for(answers, lang=_lang(), region_code=region_code,
-                        context=person_context(age=age, intake_answers=profile.intake_answers or {}))
+    advice = advice_after_report(answers, stored.profile, age=age_in_week(stored.profile.birth_year, stored.week),
+                                 lang=_lang(), region_code=stored.region_code)
     return {"profile_id": profile_id, "week": format_iso_week(stored.week), "revision": stored.revision,
             "replayed": stored.replayed, "questionnaire_version": questionnaire.id, "answers": answers,
             "advice": [{"key": a.key, "level": a.level, "text": a.text} for a in advice]}

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, update
 
-from .. import audit
-from ..accounts.service import LinkNotValid, spend_link  # noqa: F401  (LinkNotValid: raised by spend_link)
+from ..accounts.service import spend_link
 from ..extensions import db
-from ..models import UserSession, utcnow
-from ..security import Principal, hash_secret, live_citizen_session, new_secret
+from ..models import Account, UserSession, utcnow
+from ..security import hash_secret, live_citizen_session, new_secret
 
 PREFIX = "cmm_"
 API_SESSION_DAYS = 30
@@ -34,15 +33,15 @@ class IssuedSession:
 
 
 def exchange_link(secret: str) -> IssuedSession:
-    """Spend a confirmation or login link and open a bearer session (one transaction)."""
-    now = utcnow()
-    token, account = spend_link(secret, now)
+    """Spend a confirmation or login link and open a bearer session (``accounts.service.spend_link``: one
+    transaction; ``LinkNotValid`` if it cannot be spent)."""
+    return spend_link(secret, _open_bearer_session, channel="api")
+
+
+def _open_bearer_session(account: Account, now: dt.datetime) -> IssuedSession:
     access_token = PREFIX + new_secret()
     expires_at = now + dt.timedelta(days=API_SESSION_DAYS)
     db.session.add(UserSession(session_hash=hash_secret(access_token), account_id=account.id, expires_at=expires_at))
-    audit.citizen(account.id, "account.login", principal=Principal("citizen", account_id=account.id),
-                  purpose=token.purpose, channel="api")
-    db.session.commit()
     return IssuedSession(access_token, expires_at)
 
 

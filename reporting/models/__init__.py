@@ -18,7 +18,7 @@ from .epidemiology import (
 )
 from .geography import Municipality, Region
 from .operations import AuditEvent, InstanceFact, JobRun, OutboxMessage
-from .people import RELATIONS, SEXES, Account, Consent, Profile, new_pseudonym, new_unsubscribe_key
+from .people import RELATIONS, SEXES, Account, Consent, Profile, new_unsubscribe_key
 from .reports import ReportRevision, ReportSubmission, WeeklyReport
 from .standardisation import StandardPopulation
 
@@ -26,7 +26,7 @@ __all__ = [
     "STAFF_ROLES", "ApiToken", "LoginToken", "StaffUser", "UserSession", "Base", "utcnow",
     "MISSING_LOW_PRECISION", "MISSING_NONE", "MISSING_NOT_PUBLISHED", "MISSING_PRIVACY", "MISSING_REASONS", "AgeBand",
     "CaseDefinition", "CaseFlagBit", "IncidenceEstimate", "ParticipationEstimate", "SeasonMaximum", "Municipality", "Region", "AuditEvent", "InstanceFact", "JobRun",
-    "OutboxMessage", "RELATIONS", "SEXES", "Account", "Consent", "Profile", "new_pseudonym",
+    "OutboxMessage", "RELATIONS", "SEXES", "Account", "Consent", "Profile",
     "ReportRevision", "ReportSubmission", "WeeklyReport",
     "CitizenEvent", "EmailChange", "ReminderDelivery", "Withdrawal", "new_unsubscribe_key",
 ]

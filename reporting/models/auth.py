@@ -18,7 +18,6 @@ from .base import Base, utcnow
 from .people import NEVER_REUSED, Account
 
 STAFF_ROLES = ("epidemiologist", "authority", "admin")
-TOKEN_PURPOSES = ("confirm", "login", "weekly")
 
 
 class LoginToken(Base):

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, utcnow
 
-ACCOUNT_STATES = ("pending", "active")
 SEXES = ("female", "male", "other")
 RELATIONS = ("self", "child", "parent", "partner", "other")
 

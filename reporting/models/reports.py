@@ -17,9 +17,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, utcnow
 
-SAME_ILLNESS = ("yes", "no", "dont_know")
-TEMPERATURES = ("lt37", "37_37.4", "37.5_37.9", "38_38.9", "39_39.9", "ge40", "dont_know")
-
 
 class WeeklyReport(Base):
     __tablename__ = "weekly_reports"

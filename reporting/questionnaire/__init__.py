@@ -3,9 +3,8 @@
 typed columns (``to_columns``). Definitions live in ``reporting/questionnaires/*.json``."""
 
 from . import sources  # noqa: F401  (registers the named option sources)
-from .conditions import evaluate
+from .conditions import DefinitionError, evaluate
 from .definition import (
-    DefinitionError,
     Option,
     OptionGroup,
     Question,

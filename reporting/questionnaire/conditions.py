@@ -20,6 +20,11 @@ COMBINATORS = ("all", "any", "not")
 TESTS = ("any_of", "any_except", "answered")
 
 
+class DefinitionError(ValueError):
+    """A questionnaire definition (or a condition in it, or an advice rule file) is malformed; the message
+    names the file and the question."""
+
+
 def _values(answer: Any) -> list[str]:
     if answer is None or answer == "" or answer == []:
         return []
@@ -54,8 +59,6 @@ def evaluate(condition: Mapping[str, Any] | None, answers: Mapping[str, Any],
 
 def check(condition: Any, earlier: Iterable[str], where: str) -> None:
     """Refuse a malformed condition, or one that names a question not asked before it."""
-    from .definition import DefinitionError
-
     known = set(earlier)
     if not isinstance(condition, dict) or len(condition) == 0:
         raise DefinitionError(f"{where}: a condition must be an object")

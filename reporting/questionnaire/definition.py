@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import conditions
+from .conditions import DefinitionError
 
 DEFINITIONS_DIR = Path(__file__).resolve().parent.parent / "questionnaires"
 LANGUAGES = ("da", "en")
@@ -41,10 +42,6 @@ LocalText = Mapping[str, str]
 # Named option sources for ``"options_from"``: name -> function returning option groups (called at
 # render and validation time, inside an application context).
 OPTION_SOURCES: dict[str, Callable[[], tuple["OptionGroup", ...]]] = {}
-
-
-class DefinitionError(ValueError):
-    """A questionnaire definition is malformed; the message names the file and the question."""
 
 
 def local(text: LocalText | None, lang: str) -> str:

@@ -16,7 +16,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from .definition import DefinitionError, Questionnaire
+from .conditions import DefinitionError
+from .definition import Questionnaire
 
 DATE_TYPES = ("date",)
 

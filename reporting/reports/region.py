@@ -10,9 +10,15 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from ..extensions import db
-from ..models import MISSING_NONE, CaseDefinition, IncidenceEstimate, Region
+from ..models import MISSING_NONE, CaseDefinition, IncidenceEstimate, Municipality, Region
 
 HEADLINE_DEFINITION = "covid.ecdc"
+
+
+def region_of(municipality_code: int) -> int | None:
+    """The region of a municipality (None for a code that names none)."""
+    municipality = db.session.get(Municipality, municipality_code)
+    return municipality.region_code if municipality else None
 
 
 @dataclass(frozen=True)

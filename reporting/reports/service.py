@@ -1,6 +1,9 @@
 """Weekly reports: one row per profile per ISO week, written in one transaction.
 
-``submit_report`` is the only way a report is written. It
+``submit_report`` is the only way a report is written: the citizen pages, the weekly link (a report, or
+"nobody was ill" for the household) and the citizen API (with its group commit) all call it, and whichever
+statement it takes (the ORM's, SQLite's Core INSERTs, PostgreSQL's one statement) the report's values are
+built by ``_report_values`` and ``_stratum``. It
 
 - checks that the profile belongs to the account (record-level authorisation: otherwise ``ProfileNotFound``,
   which views answer with 404, so another account's profile ids cannot be probed);
@@ -35,6 +38,7 @@ from ..extensions import db
 from ..models import Municipality, Profile, ReportRevision, ReportSubmission, WeeklyReport, utcnow
 from ..questionnaire import Questionnaire, to_columns
 from ..security import live_citizen_session
+from ..symptoms import SYMPTOMS
 from ..weeks import age_in_week, iso_year, monday_of, onset_date
 from . import group_commit
 
@@ -75,8 +79,8 @@ class SubmissionResult:
     week: dt.date
     revision: int
     replayed: bool
-    # The profile's id, stratum and intake answers as read for the report (a row), for the caller.
-    profile: Any = field(default=None, compare=False, repr=False)
+    # The profile's id, stratum and intake answers as read for the report (a row), for the caller's advice.
+    profile: Any = field(compare=False, repr=False)
     region_code: int | None = None
 
 
@@ -241,9 +245,8 @@ def _submit(account_id: int, profile_id: str, submission_id: str, questionnaire:
                                                        "account_id": account_id}).one_or_none()
     if profile is None:
         raise ProfileNotFound(profile_id)
-    region_code = profile.region_code
     if not look_for_previous:
-        return _insert_new(connection, profile, region_code, submission_id, questionnaire, answers, digest, now)
+        return _insert_new(connection, profile, submission_id, questionnaire, answers, digest, now)
     previous = db.session.get(ReportSubmission, submission_id)
     if previous is not None:
         report = db.session.get(WeeklyReport, previous.report_id)
@@ -252,38 +255,23 @@ def _submit(account_id: int, profile_id: str, submission_id: str, questionnaire:
         return SubmissionResult(report.id, report.week, previous.revision, replayed=True, profile=profile,
                                 region_code=report.region_code)
 
-    report_day = local_today(now)
-    week = monday_of(report_day)
+    values = _report_values(questionnaire, answers, now)
+    week = values.pop("week")
+    values.update(_stratum(profile, week))
     report = db.session.scalar(
         select(WeeklyReport).where(*by_key(profile.id, week))
         .with_for_update())
-    new = report is None
     if report is None:
-        report = WeeklyReport(profile_id=profile.id, week=week, revision=1)
+        report = WeeklyReport(profile_id=profile.id, week=week)
+        db.session.add(report)
     else:
         db.session.add(ReportRevision(report_id=report.id, revision=report.revision,
                                       submitted_at=report.submitted_at,
                                       questionnaire_version=report.questionnaire_version,
                                       answers=report.answers))
-        report.revision += 1
-
-    report.submitted_at = now
-    report.questionnaire_version = questionnaire.id
-    report.answers = dict(answers)
-    report.region_code = region_code
-    report.municipality_code = profile.municipality_code
-    report.sex = profile.sex
-    report.birth_year = profile.birth_year
-    report.age_years = age_in_week(profile.birth_year, week)
-    for column in WeeklyReport.__table__.columns:  # a replaced answer set leaves nothing of the old one behind
-        if column.name not in NOT_ANSWER_COLUMNS:
-            setattr(report, column.name, False if column.type.python_type is bool else None)
-    for name, value in to_columns(questionnaire, answers).items():
+        values["revision"] = report.revision + 1
+    for name, value in values.items():  # every answer column: a replaced answer set leaves nothing behind
         setattr(report, name, value)
-    report.onset_date = onset_date(report_day, report.fever_start, report.symptom_start)
-    report.onset_week = monday_of(report.onset_date)
-    if new:
-        db.session.add(report)
     db.session.flush()
     db.session.add(ReportSubmission(submission_id=submission_id, report_id=report.id, body_hash=digest,
                                     revision=report.revision))
@@ -300,8 +288,10 @@ _PROFILE_FOR_REPORT = (
 
 
 def _report_values(questionnaire: Questionnaire, answers: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
-    """The columns of a week's first report (revision 1) that come from the submission itself: the week,
-    the answers and their typed columns, the onset. The person's stratum comes from the profile."""
+    """The columns of a week's report (as revision 1) that come from the submission itself: the week, the
+    answers and their typed columns (every answer column, reset where not answered), the onset. The person's
+    stratum comes from the profile (``_stratum``; in SQL, ``group_commit.first_reports_sql``). Every path
+    that writes a report builds it here."""
     report_day = local_today(now)
     values: dict[str, Any] = dict(_EMPTY_ANSWER_COLUMNS)
     values.update(to_columns(questionnaire, answers))
@@ -311,21 +301,26 @@ def _report_values(questionnaire: Questionnaire, answers: Mapping[str, Any], now
     return values
 
 
-def _insert_new(connection: Connection, profile: Any, region_code: int, submission_id: str,
-                questionnaire: Questionnaire, answers: Mapping[str, Any], digest: str,
-                now: dt.datetime) -> SubmissionResult:
+def _stratum(profile: Any, week: dt.date) -> dict[str, Any]:
+    """The person's stratum of a report in ``week``, copied from the profile as read for it
+    (``_PROFILE_FOR_REPORT``)."""
+    return dict(region_code=profile.region_code, municipality_code=profile.municipality_code, sex=profile.sex,
+                birth_year=profile.birth_year, age_years=age_in_week(profile.birth_year, week))
+
+
+def _insert_new(connection: Connection, profile: Any, submission_id: str, questionnaire: Questionnaire,
+                answers: Mapping[str, Any], digest: str, now: dt.datetime) -> SubmissionResult:
     """The common case on SQLite: the first report of the week under a new submission id, written with Core
     INSERTs whose statements are built once (parameters are bound, not re-coerced per request). If the week
     already has a report or the id was used, a unique key refuses it and ``submit_report`` takes the general
     path. (On PostgreSQL one statement does all of it: ``_insert_new_postgresql``.)"""
     values = _report_values(questionnaire, answers, now)
     week = values["week"]
-    values.update(profile_id=profile.id, region_code=region_code, municipality_code=profile.municipality_code,
-                  sex=profile.sex, birth_year=profile.birth_year, age_years=age_in_week(profile.birth_year, week))
+    values.update(profile_id=profile.id, **_stratum(profile, week))
     report_id = connection.execute(_INSERT_REPORT, values).scalar_one()
     connection.execute(_INSERT_SUBMISSION, {"submission_id": submission_id, "report_id": report_id,
                                             "body_hash": digest, "revision": 1, "created_at": now})
-    return SubmissionResult(report_id, week, 1, replayed=False, profile=profile, region_code=region_code)
+    return SubmissionResult(report_id, week, 1, replayed=False, profile=profile, region_code=profile.region_code)
 
 
 # Every answer column of a report, reset: False for flags, NULL for the rest.
@@ -394,8 +389,6 @@ class HistoryEntry:
 
 def history(account_id: int, limit_weeks: int = 104) -> dict[str, list[HistoryEntry]]:
     """Each of the account's profiles -> its reports, newest week first (the account's own data only)."""
-    from ..symptoms import SYMPTOMS
-
     rows = db.session.scalars(
         select(WeeklyReport).join(Profile, Profile.id == WeeklyReport.profile_id)
         .where(Profile.account_id == account_id)

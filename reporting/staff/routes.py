@@ -24,6 +24,8 @@ from typing import Any
 
 import time
 
+import qrcode
+import qrcode.image.svg
 from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
@@ -111,9 +113,6 @@ def _finish_login(user: StaffUser, target: str) -> Any:
 
 
 def _qr_svg(uri: str) -> Markup:
-    import qrcode
-    import qrcode.image.svg
-
     image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
     svg = image.to_string(encoding="unicode")
     return Markup(svg.replace("<svg ", '<svg role="img" aria-labelledby="qr-label" class="qr" ', 1))

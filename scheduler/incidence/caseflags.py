@@ -46,6 +46,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, literal_column, select
+from sqlalchemy.orm import Session
 
 from reporting.models import CaseFlagBit, WeeklyReport
 
@@ -92,8 +93,6 @@ def rebuild(connection: Connection) -> int:
     flags)."""
     if not supported(connection):
         return 0
-    from sqlalchemy.orm import Session
-
     with Session(bind=connection) as session:
         definitions = load_definitions(session)
     if len(definitions) > MAX_BITS:

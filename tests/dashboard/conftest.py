@@ -1,5 +1,6 @@
-"""Fixtures for the dashboard and the export: staff users, signed-in clients, API tokens and published
-estimates (inserted as the scheduler would write them)."""
+"""Fixtures for the dashboard and the export: published estimates and participation, inserted as the scheduler
+would write them. Staff users, signed-in clients and API tokens come from tests/conftest.py and
+tests/reporting/staff.py."""
 
 from __future__ import annotations
 
@@ -9,16 +10,9 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
-
-import pyotp
-from sqlalchemy import select
 
 from reporting.extensions import db
-from reporting.models import IncidenceEstimate, StaffUser, utcnow
-from reporting.staff.service import create_api_token, create_staff_user
-
-PASSWORD = "correct horse battery staple"
+from reporting.models import IncidenceEstimate
 WEEK1 = dt.date(2026, 1, 5)  # 2026-W02
 WEEK2 = dt.date(2026, 1, 12)  # 2026-W03
 WEEK3 = dt.date(2026, 1, 19)  # 2026-W04
@@ -72,84 +66,6 @@ def published(publish: Callable[[Iterable[IncidenceEstimate]], None]) -> None:
     rows.append(estimate(WEEK1, "DK", definition="ili.ecdc", method="w1_s2_if2_ex", incidence=0.003,
                          lower=0.002, upper=0.005, cases=15, active=5000))
     publish(rows)
-
-
-@pytest.fixture
-def make_staff(app: Flask) -> Callable[..., str]:
-    """``make_staff(role, email=None, password=PASSWORD, enrolled=True)``: a staff user; ``enrolled`` gives
-    it a confirmed TOTP secret (``totp_secret(email)``), as after its first sign-in."""
-    def make(role: str, email: str | None = None, password: str = PASSWORD, enrolled: bool = True) -> str:
-        email = email or f"{role}@example.org"
-        with app.app_context():
-            user, _ = create_staff_user(email, role, password)
-            if enrolled:
-                user.totp_secret = totp_secret(email)
-                user.totp_confirmed_at = utcnow()
-                db.session.commit()
-        return email
-
-    return make
-
-
-def totp_secret(email: str) -> str:
-    """A fixed base32 secret per test user, so a test can compute codes like an authenticator app."""
-    import base64
-    import hashlib
-
-    return base64.b32encode(hashlib.sha256(email.encode()).digest()[:20]).decode()
-
-
-def totp_code(email: str, steps_ahead: int = 0) -> str:
-    totp = pyotp.TOTP(totp_secret(email))
-    import time
-
-    return totp.at(time.time() + 30 * steps_ahead)
-
-
-def sign_in(client: FlaskClient, email: str, password: str = PASSWORD, **extra: str) -> Any:
-    """The password step only."""
-    client.environ_base.setdefault("HTTP_ACCEPT_LANGUAGE", "en")  # assertions read English text
-    return client.post("/staff/login", data={"email": email, "password": password, **extra})
-
-
-def sign_in_fully(client: FlaskClient, email: str, password: str = PASSWORD, code: str | None = None,
-                  **extra: str) -> Any:
-    """Password, then the TOTP code; returns the response of the code step."""
-    first = sign_in(client, email, password, **extra)
-    assert first.status_code == 302 and "/staff/login/code" in first.headers["Location"], first.status_code
-    return client.post("/staff/login/code", data={"code": code or totp_code(email.lower()), **extra})
-
-
-@pytest.fixture
-def staff_client(app: Flask, make_staff: Callable[..., str]) -> Callable[..., FlaskClient]:
-    """``staff_client(role)``: a test client signed in (password and TOTP) as a new staff user."""
-    def make(role: str, email: str | None = None) -> FlaskClient:
-        client = app.test_client()
-        response = sign_in_fully(client, make_staff(role, email))
-        assert response.status_code == 302, response.get_data(as_text=True)
-        return client
-
-    return make
-
-
-def staff_user(app: Flask, email: str) -> StaffUser:
-    with app.app_context():
-        user = db.session.scalar(select(StaffUser).where(StaffUser.email == email))
-        db.session.expunge(user)
-        return user
-
-
-@pytest.fixture
-def api_token(app: Flask) -> Callable[..., str]:
-    def make(name: str = "ssi-import", scopes: str = "export:read", days: int | None = 30) -> str:
-        with app.app_context():
-            return create_api_token(name, scopes, days).secret
-
-    return make
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def participation(week: dt.date, geo_code: str = "DK", *, registered: int | None = 8000,

@@ -14,7 +14,7 @@ from reporting.authz import endpoints_without_rule
 from reporting.extensions import db
 from reporting.models import Account, UserSession, utcnow
 from reporting.security import hash_secret
-from tests.dashboard.conftest import bearer
+from tests.reporting.staff import bearer
 
 DASHBOARD = "/dashboard/"
 LAYOUT = "/dashboard/_dash-layout"

@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 
 from reporting.extensions import db
 from reporting.models import ApiToken, AuditEvent, StaffUser
-from tests.dashboard.conftest import bearer, sign_in, sign_in_fully, totp_code
+from tests.reporting.staff import bearer, sign_in, sign_in_fully, totp_code
 
 Client = Callable[..., FlaskClient]
 

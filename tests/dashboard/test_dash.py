@@ -310,7 +310,7 @@ def test_callback_error_is_a_problem_without_trace(staff_client: Client) -> None
 
 def test_callback_without_csrf_header_is_refused(app: Flask, make_staff: Callable[..., str],
                                                  published: None) -> None:
-    from tests.dashboard.conftest import totp_code
+    from tests.reporting.staff import totp_code
 
     app.config["WTF_CSRF_ENABLED"] = True
     email = make_staff("epidemiologist", "csrf@example.org")

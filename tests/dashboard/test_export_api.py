@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from reporting.extensions import db
 from reporting.models import ApiToken, AuditEvent, utcnow
-from tests.dashboard.conftest import WEEK1, WEEK3, bearer, estimate
+from tests.dashboard.conftest import WEEK1, WEEK3, estimate
+from tests.reporting.staff import bearer
 
 CSV = "/api/v1/incidence.csv"
 JSON = "/api/v1/incidence.json"

@@ -12,7 +12,9 @@ from collections.abc import Callable
 import pytest
 from flask.testing import FlaskClient
 
-from tests.dashboard.conftest import WEEK1, WEEK2, WEEK3, bearer, estimate
+from tests.dashboard.conftest import WEEK1, WEEK2, WEEK3, estimate
+
+from tests.reporting.staff import bearer
 
 Token = Callable[..., str]
 

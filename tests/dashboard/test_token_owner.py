@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from reporting.extensions import db
 from reporting.models import ApiToken, StaffUser
-from tests.dashboard.conftest import bearer
+from tests.reporting.staff import bearer
 
 Client = Callable[..., FlaskClient]
 EXPORT = "/api/v1/incidence.csv"

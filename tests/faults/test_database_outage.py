@@ -23,7 +23,7 @@ from flask.testing import FlaskClient
 from reporting.db import RETRY_AFTER_SECONDS
 from reporting.problems import wants_json
 
-from ..dashboard.conftest import PASSWORD, sign_in_fully, totp_secret
+from ..reporting.staff import PASSWORD, sign_in_fully, totp_secret
 from ..reporting.citizens import log_in, make_profile
 from ..reporting.test_citizen_api import sign_in as api_sign_in
 from .pgcluster import PrivateCluster

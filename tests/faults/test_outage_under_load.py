@@ -23,8 +23,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
-
 from reporting.db import RETRY_AFTER_SECONDS
 
 from .pgcluster import PrivateCluster, free_port
@@ -113,7 +111,6 @@ class Gunicorn:
         self.log.close()
 
 
-@pytest.mark.slow
 def test_reports_survive_a_restart_and_a_crash_of_the_database_under_open_loop_load(
         cluster: PrivateCluster, tmp_path: Path) -> None:
     people = _people(cluster)

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from reporting.advice import DEFAULT_FILE, advice_for, parse_rules, person_context
 from reporting.extensions import db
 from reporting.models import IncidenceEstimate
-from reporting.questionnaire.definition import DefinitionError
+from reporting.questionnaire import DefinitionError
 from reporting.reports import region as regions
 
 from .citizens import sign_up_and_log_in
@@ -52,7 +52,7 @@ def test_helpline_of_the_region_in_both_languages(app: Flask) -> None:
 
 
 def test_texts_are_configuration(app: Flask, config: dict, tmp_path: Path) -> None:
-    from wsgi import create_app
+    from reporting import create_app
 
     raw = json.loads(DEFAULT_FILE.read_text(encoding="utf-8"))
     raw["rules"] = [{"key": "custom", "level": "info", "when": {"question": "symptoms", "any_of": ["none"]},

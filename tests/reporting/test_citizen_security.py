@@ -22,7 +22,7 @@ CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 @pytest.fixture
 def make_app(config: dict[str, object], app: Flask) -> Iterator[Callable[..., Flask]]:
     """Another app on the same test database with some settings changed (``app`` empties the tables after)."""
-    from wsgi import create_app
+    from reporting import create_app
 
     made: list[Flask] = []
 
@@ -194,7 +194,7 @@ def test_api_calls_are_limited_per_session_with_rate_limit_headers(make_app: Cal
 
 def test_the_api_refuses_a_rate_limit_strategy_it_does_not_count_with(config: dict[str, object]) -> None:
     from reporting.config import ConfigurationError
-    from wsgi import create_app
+    from reporting import create_app
 
     # (Rate limiting stays off here: Flask-Limiter's one shared instance keeps the first strategy it sees.)
     with pytest.raises(ConfigurationError, match="RATELIMIT_STRATEGY"):

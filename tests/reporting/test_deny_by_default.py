@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 
 import pytest
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, request
 
+from reporting import create_app
 from reporting.authz import access, authenticates_tokens, token
 
 
@@ -33,8 +34,6 @@ def _mount(app: Flask, name: str, with_authenticator: bool) -> list[str]:
 
 def test_a_token_view_without_an_authenticator_is_refused(config: dict[str, object],
                                                           caplog: pytest.LogCaptureFixture) -> None:
-    from wsgi import create_app
-
     app = create_app(config)
     _mount(app, "forgotten", with_authenticator=False)
     with caplog.at_level(logging.ERROR):
@@ -44,8 +43,6 @@ def test_a_token_view_without_an_authenticator_is_refused(config: dict[str, obje
 
 
 def test_a_token_view_is_served_only_through_its_blueprints_authenticator(config: dict[str, object]) -> None:
-    from wsgi import create_app
-
     app = create_app(config)
     calls = _mount(app, "declared", with_authenticator=True)
     response = app.test_client().get("/_declared/secret")
@@ -54,8 +51,34 @@ def test_a_token_view_is_served_only_through_its_blueprints_authenticator(config
 
 
 @pytest.mark.parametrize(("path", "realm"), [("/api/v1/me", "covidmeter-me"), ("/api/v1/incidence.json", "covidmeter")])
-def test_both_apis_answer_401_alike(client: object, path: str, realm: str) -> None:
-    response = client.get(path)  # type: ignore[attr-defined]
+def test_both_apis_answer_401_alike(service: Flask, path: str, realm: str) -> None:
+    response = service.test_client().get(path)  # the whole service: the dashboard's export API too
     assert response.status_code == 401 and response.mimetype == "application/problem+json"
     assert response.json["title"] == "Unauthorized" and response.json["status"] == 401
     assert response.headers["WWW-Authenticate"].startswith(f'Bearer realm="{realm}"')
+
+
+def test_a_new_blueprints_view_without_a_rule_is_refused_whatever_its_hooks_do(
+        config: dict[str, object], caplog: pytest.LogCaptureFixture) -> None:
+    """authz.enforce runs before a blueprint's own hooks (``before_request`` and ``before_app_request`` alike),
+    so a blueprint cannot answer a request that no rule lets through."""
+    app = create_app(config)
+    bp = Blueprint("careless", __name__, url_prefix="/_careless")
+
+    @bp.get("/figures")
+    def figures() -> str:
+        return "the figures"
+
+    @bp.before_request
+    def own_hook() -> str:
+        return "the figures, from the blueprint's hook"
+
+    @bp.before_app_request
+    def app_hook() -> str | None:
+        return "the figures, from an app-wide hook" if request.path.startswith("/_careless") else None
+
+    app.register_blueprint(bp)
+    with caplog.at_level(logging.ERROR):
+        response = app.test_client().get("/_careless/figures")
+    assert response.status_code == 403 and b"the figures" not in response.data
+    assert any("careless.figures has no access rule" in r.getMessage() for r in caplog.records)

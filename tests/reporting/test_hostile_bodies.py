@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 DEEP = "[" * 1000 + "]" * 1000  # ~2 KB: past Python's recursion limit in the JSON parser
 DEEP_OBJECT = '{"a":' * 1000 + "1" + "}" * 1000
+
+
+@pytest.fixture
+def app(service: Flask) -> Flask:
+    """Every route of the whole service, the dashboard's too."""
+    return service
 
 
 def _urls(app: Flask) -> list[str]:

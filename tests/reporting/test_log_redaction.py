@@ -72,7 +72,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
 def test_gunicorn_access_and_error_logs_hold_no_secret(database_url: str, tmp_path: Path) -> None:
     port = _free_port()
     access, errors = tmp_path / "access.log", tmp_path / "error.log"

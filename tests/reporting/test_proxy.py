@@ -22,7 +22,7 @@ PROXY = "10.0.0.2"  # the proxy's own address, as gunicorn sees it
 
 @pytest.fixture
 def production_app(database_url: str) -> Iterator[Callable[[int], Flask]]:
-    from wsgi import create_app
+    from reporting import create_app
 
     made: list[Flask] = []
 

@@ -251,7 +251,7 @@ def test_one_click_unsubscribe_from_the_mail(app: Flask, make_csrf_app) -> None:
 
 @pytest.fixture
 def make_csrf_app(config: dict[str, object]):  # type: ignore[no-untyped-def]
-    from wsgi import create_app
+    from reporting import create_app
 
     made = []
 

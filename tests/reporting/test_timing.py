@@ -36,8 +36,6 @@ TRIES = 150  # per group and measurement
 KNOWN = 12
 NOISE_FLOOR_MS = 0.15  # a tenth of what the original difference was (0.9-1.2 ms)
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture
 def known(app: Flask) -> list[str]:

@@ -11,16 +11,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from reporting.extensions import db
-from reporting.models import AuditEvent, StaffUser, UserSession, utcnow
-from tests.dashboard.conftest import PASSWORD, sign_in, sign_in_fully, totp_code
+from reporting.models import StaffUser, utcnow
+from tests.reporting.staff import PASSWORD, audit_events, sign_in, sign_in_fully, totp_code
 
 FAILURE = "The e-mail address or the password is wrong"
-
-
-def _audit(app: Flask, action: str) -> list[AuditEvent]:
-    with app.app_context():
-        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)
-                                       .order_by(AuditEvent.id)))
 
 
 def test_login_form_has_csrf_field_and_no_account_hint(client: FlaskClient) -> None:
@@ -28,23 +22,6 @@ def test_login_form_has_csrf_field_and_no_account_hint(client: FlaskClient) -> N
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert 'name="csrf_token"' in html and 'name="email"' in html and 'type="password"' in html
-
-
-def test_sign_in_starts_a_server_side_session_and_audits(app: Flask, client: FlaskClient,
-                                                          make_staff: Callable[..., str]) -> None:
-    email = make_staff("epidemiologist")
-    before = len(_audit(app, "staff.login"))
-    response = sign_in_fully(client, email.upper())  # e-mail is case-insensitive
-    assert response.status_code == 302
-    assert response.headers["Location"] == "/staff/"
-    home = client.get("/staff/")
-    assert home.status_code == 200 and email in home.get_data(as_text=True)
-    assert 'href="/dashboard/"' in home.get_data(as_text=True)  # the dashboard adds itself to the staff page
-    events = _audit(app, "staff.login")
-    assert len(events) == before + 1
-    assert events[-1].actor_kind == "staff" and events[-1].target.startswith("staff:")
-    with app.app_context():
-        assert db.session.scalar(select(UserSession).where(UserSession.revoked_at.is_(None))) is not None
 
 
 def test_same_answer_for_unknown_email_and_wrong_password(client: FlaskClient,
@@ -78,7 +55,7 @@ def test_lockout_after_five_failures(app: Flask, client: FlaskClient, make_staff
     with app.app_context():
         user = db.session.scalar(select(StaffUser).where(StaffUser.email == email))
         assert user.failed_attempts == 0 and user.locked_until is None
-    assert any(e.detail.get("locked") for e in _audit(app, "staff.login.failed"))
+    assert any(e.detail.get("locked") for e in audit_events(app, "staff.login.failed"))
 
 
 def test_four_failures_do_not_lock(client: FlaskClient, make_staff: Callable[..., str]) -> None:
@@ -110,34 +87,6 @@ def test_next_is_followed_only_when_same_site(app: Flask, client: FlaskClient,
         client.post("/staff/logout")
 
 
-def test_dashboard_redirects_anonymous_to_login_with_next(client: FlaskClient) -> None:
-    response = client.get("/dashboard/")
-    assert response.status_code == 302
-    assert response.headers["Location"].startswith("/staff/login?next=/dashboard/")
-
-
-def test_logout_revokes_the_session_server_side(app: Flask, client: FlaskClient,
-                                                make_staff: Callable[..., str]) -> None:
-    email = make_staff("epidemiologist")
-    sign_in_fully(client, email)
-    with client.session_transaction() as cookie_session:
-        stolen_sid = cookie_session["sid"]
-    assert client.get("/dashboard/").status_code == 200
-    response = client.post("/staff/logout")
-    assert response.status_code == 302 and response.headers["Location"] == "/staff/login"
-    with app.app_context():
-        row = db.session.scalar(select(UserSession).where(UserSession.staff_user_id.is_not(None)))
-        assert row.revoked_at is not None
-    assert client.get("/dashboard/").status_code == 302
-    # Replaying the old cookie value does not bring the session back.
-    replay = app.test_client()
-    with replay.session_transaction() as cookie_session:
-        cookie_session["sid"] = stolen_sid
-    assert replay.get("/dashboard/").status_code == 302
-    assert replay.post("/dashboard/_dash-update-component", json={}).status_code == 401
-    assert _audit(app, "staff.logout")
-
-
 def test_login_and_logout_need_a_csrf_token(app: Flask, make_staff: Callable[..., str]) -> None:
     app.config["WTF_CSRF_ENABLED"] = True
     email = make_staff("epidemiologist")
@@ -158,7 +107,7 @@ def test_login_and_logout_need_a_csrf_token(app: Flask, make_staff: Callable[...
 
 
 def test_login_is_rate_limited(config: dict[str, object], make_staff: Callable[..., str]) -> None:
-    from wsgi import create_app
+    from reporting import create_app
 
     limited = create_app({**config, "RATELIMIT_ENABLED": True})
     client = limited.test_client()

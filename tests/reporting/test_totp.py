@@ -13,17 +13,7 @@ from sqlalchemy import select
 from reporting.extensions import db
 from reporting.models import StaffUser
 from reporting.staff.service import check_totp
-from tests.dashboard.conftest import sign_in, sign_in_fully, totp_code, totp_secret
-
-
-def test_password_alone_opens_nothing(client: FlaskClient, make_staff: Callable[..., str]) -> None:
-    email = make_staff("admin")
-    first = sign_in(client, email)
-    assert first.status_code == 302 and first.headers["Location"].startswith("/staff/login/code")
-    for path in ("/staff/", "/dashboard/", "/admin/staff"):
-        assert client.get(path).status_code == 302
-    page = client.get("/staff/login/code").get_data(as_text=True)
-    assert 'autocomplete="one-time-code"' in page
+from tests.reporting.staff import sign_in, sign_in_fully, totp_code, totp_secret
 
 
 def test_first_sign_in_sets_up_totp_with_a_qr_code(app: Flask, client: FlaskClient,
