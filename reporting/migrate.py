@@ -30,7 +30,7 @@ SCRIPT_LOCATION = Path(__file__).parent.parent / "migrations"
 # Schema objects the database keeps, which the models therefore do not declare: the generated columns of
 # case flags and week flags, the late flags the week flags include, and the indexes over them (PostgreSQL;
 # built from the case definitions by migrations 0006 and 0008, whose SQL is frozen in migrations/frozen/;
-# the application's side is scheduler/caseflags.py); the season ordinal its triggers keep (PostgreSQL;
+# the application's side is scheduler/incidence/caseflags.py); the season ordinal its triggers keep (PostgreSQL;
 # migration 0009, reporting/reports/season_ordinal.py).
 UNMODELLED = {("column", "weekly_reports", "case_flags"),
               ("column", "weekly_reports", "season_ordinal"),

@@ -36,7 +36,7 @@ from .synthetic import generate
 
 DEMO_FACT = "demo"
 DEMO_ADMIN = "demo-admin@covidmeter.local"
-# Reference data, and which bit of the stored case flags holds which definition (scheduler.caseflags: it
+# Reference data, and which bit of the stored case flags holds which definition (scheduler.incidence.caseflags: it
 # describes the schema, so it stays with it; without it every definition would be evaluated inline).
 KEEP_TABLES = {"regions", "municipalities", "age_bands", "case_definitions", "audit_log", "alembic_version",
                "standard_populations", "case_flag_bits"}

@@ -22,7 +22,7 @@ MISSING_PRIVACY = 3
 MISSING_DELETED = 4
 MISSING_UNKNOWN = 5
 MISSING_LOW_PRECISION = 6  # our extension: fewer active participants than the configured minimum
-MISSING_NOT_PUBLISHED = 7  # our extension: a cell counted in the margins only (scheduler.protection)
+MISSING_NOT_PUBLISHED = 7  # our extension: a cell counted in the margins only (scheduler.incidence.protection)
 MISSING_REASONS = {
     MISSING_NONE: "none",
     MISSING_NOT_APPLICABLE: "not applicable",
@@ -37,7 +37,7 @@ MISSING_REASONS = {
 
 class CaseDefinition(Base):
     """A versioned case definition. ``rule`` is a small boolean expression over report fields (see
-    scheduler.definitions) that compiles both to SQL and to a plain-Python reference."""
+    scheduler.incidence.definitions) that compiles both to SQL and to a plain-Python reference."""
 
     __tablename__ = "case_definitions"
     __table_args__ = (UniqueConstraint("key", "version"),)
@@ -56,7 +56,7 @@ class CaseDefinition(Base):
 
 
 class CaseFlagBit(Base):
-    """Which bit of ``weekly_reports.case_flags`` holds which case definition (scheduler.caseflags).
+    """Which bit of ``weekly_reports.case_flags`` holds which case definition (scheduler.incidence.caseflags).
 
     On PostgreSQL ``case_flags`` is a generated column: the database evaluates every active definition once,
     when a report is written or revised, and the aggregation reads one bit instead of re-evaluating the
@@ -135,7 +135,7 @@ class IncidenceEstimate(Base):
     public: Mapped[bool] = mapped_column(default=False)
     missing_reason: Mapped[int] = mapped_column(SmallInteger, default=MISSING_NONE)
     issue: Mapped[dt.date]
-    # The week's one final issue (scheduler.estimates.FINAL_AFTER_DAYS after its Monday): the only figures the
+    # The week's one final issue (scheduler.incidence.estimates.FINAL_AFTER_DAYS after its Monday): the only figures the
     # export and the open data serve, never revised afterwards.
     final: Mapped[bool] = mapped_column(default=False)
     computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -143,7 +143,7 @@ class IncidenceEstimate(Base):
 
 class SeasonMaximum(Base):
     """The largest active count and incidence published so far in a season, per cell, definition and method
-    (any issue): what Influenzanet's display censoring compares each week with (scheduler.aggregation). Kept
+    (any issue): what Influenzanet's display censoring compares each week with (scheduler.incidence.censoring). Kept
     by the aggregation in the transaction that writes the estimates, so a run reads one row per cell instead
     of every estimate of the season. Zero stands for "nothing published yet"."""
 

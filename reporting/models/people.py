@@ -75,7 +75,7 @@ class Profile(Base):
         CheckConstraint("relation IN ('self', 'child', 'parent', 'partner', 'other')", name="relation"),
         CheckConstraint("birth_year BETWEEN 1900 AND 2100", name="birth_year"),
         # The participation estimates count profiles by municipality and registration time (an index-only
-        # scan instead of reading every profile: scheduler.aggregation.count_registrations).
+        # scan instead of reading every profile: scheduler.incidence.participation.count_registrations).
         Index("ix_profiles_municipality_created", "municipality_code", "created_at"),
     )
 

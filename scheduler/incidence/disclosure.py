@@ -127,7 +127,7 @@ def protect(values: Mapping[Cell, int], withheld: set[Cell], protected: set[Cell
     """Complementary suppression: grow ``withheld`` (and ``protected``, the cells that must stay unknown) until
     no protected cell is recoverable from the published cells. Returns the new (withheld, protected) sets.
     With ``room``, complements of at least that count come first (a complement can hide at most its own count,
-    which matters against readers who use bounds as well as sums: scheduler.protection)."""
+    which matters against readers who use bounds as well as sums: scheduler.incidence.protection)."""
     withheld, protected = set(withheld), set(protected)
     margins = {margin for margin, _ in relations}
     by_cell: dict[Cell, list[Relation]] = {}
@@ -230,7 +230,7 @@ def disclose_table(active: Mapping[Cell, int], cases: Sequence[Mapping[Cell, int
                    policy: DisclosurePolicy, active_withheld: frozenset[Cell] | None = None,
                    unpublished: frozenset[Cell] = frozenset()) -> TableDisclosure:
     """Primary, low-precision and complementary suppression for one week and method, table by table (the
-    tables no reader outside the service sees: scheduler.protection protects the published ones together).
+    tables no reader outside the service sees: scheduler.incidence.protection protects the published ones together).
     ``unpublished`` cells are counted in the margins only: unknowns to a reader, withheld with reason 7."""
     for table in cases:
         for cell, n in table.items():

@@ -15,7 +15,7 @@ reader knows more than the margins of each table:
 1. Primary and low-precision withholding: an active count of 1-4 withholds its cell; a cell with fewer than
    COVIDMETER_MIN_ACTIVE active withholds its cases (reason 6, whatever they are); a case count of 1-4 is
    withheld (reason 3). Cells outside the published detail are withheld everywhere (reason 7).
-2. The classic complementary suppression and exact linear audit of ``scheduler.disclosure.protect`` per table
+2. The classic complementary suppression and exact linear audit of ``scheduler.incidence.disclosure.protect`` per table
    (cheap), preferring complements that have room for the whole protection range and are not headline cells.
 3. An audit of the whole week by linear programming (HiGHS): every count of the week is a column; published
    counts are fixed, withheld ones free (>= 0); the rows are everything above. Every *sensitive* count (a withheld

@@ -44,7 +44,7 @@ def publish_week(counts: WeekCounts, definitions: Sequence[CompiledDefinition], 
 
     The definitions whose reference method this is are what the export and the open data publish: their tables
     and the method's active table are protected together against a reader who solves them as one system
-    (scheduler.protection; ``frozen``: what an earlier final issue of this week already published). The other
+    (scheduler.incidence.protection; ``frozen``: what an earlier final issue of this week already published). The other
     definitions (seen on the staff dashboard only) get table-by-table protection with the same active pattern.
     Cells outside the published detail (``protection.published_cell``) are withheld in every table."""
     relations = table_relations(strata.geographies(), [b.label for b in strata.bands], list(strata.sexes))
@@ -110,7 +110,7 @@ def publish_week(counts: WeekCounts, definitions: Sequence[CompiledDefinition], 
 def final_tables(connection: Connection, weeks: Sequence[dt.date], definitions: Sequence[CompiledDefinition],
                  method: Method) -> dict[dt.date, dict[Key, int | None]]:
     """What final issues of these weeks already published for the definitions whose reference method this is,
-    as ``scheduler.protection`` keys (None: withheld): the joint protection must take it as known."""
+    as ``scheduler.incidence.protection`` keys (None: withheld): the joint protection must take it as known."""
     reference = [d for d in definitions if d.default_method == method.key]
     if not reference:
         return {}

@@ -51,7 +51,7 @@ class Rules:
         return (d.key, d.version) in self.bits
 
     def counts_week_flags(self, definitions: Sequence[CompiledDefinition]) -> bool:
-        """The stored week flags answer this method for these definitions (scheduler.caseflags): every
+        """The stored week flags answer this method for these definitions (scheduler.incidence.caseflags): every
         definition has its bit, the flags were built for the method's onset look-ahead and same-episode rule
         from the stored onset, and the method filters no participants (no window, no season rule)."""
         method, rule = self.method, self.week_flags_rule
@@ -74,7 +74,7 @@ class Rules:
 
     def holds(self, d: CompiledDefinition, t: Any) -> Any:
         """Definition ``d`` holds for the report row: its bit of the stored case flags when there is one built
-        from exactly this rule (scheduler.caseflags), else the rule itself."""
+        from exactly this rule (scheduler.incidence.caseflags), else the rule itself."""
         bit = self.bits.get((d.key, d.version))
         if bit is None:
             return d.sql(t)

@@ -43,7 +43,7 @@ def aggregate_weeks(weeks: Iterable[dt.date], definitions: Sequence[CompiledDefi
     run of up to ``weeks_per_statement`` weeks. With method w0 the participation estimates are written too.
 
     ``engine`` and ``config`` default to the current Flask app's. ``issue`` defaults to today in
-    COVIDMETER_TIMEZONE; re-running with unchanged inputs writes nothing (scheduler.estimates). Weeks whose
+    COVIDMETER_TIMEZONE; re-running with unchanged inputs writes nothing (scheduler.incidence.estimates). Weeks whose
     inputs the retention job has purged are skipped, so their published figures stay as they are.
     """
     if engine is None or config is None:

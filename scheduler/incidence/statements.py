@@ -48,8 +48,8 @@ def count_statement(weeks: Sequence[dt.date], definitions: Sequence[CompiledDefi
     """The one SELECT that counts active participants and cases of the given weeks for every cell and
     definition (no definitions: active participants only). Rows: week, geo_type, region_code, age_band, sex,
     active, case_0 .. case_n. ``bits``: the stored case flags to read instead of evaluating rules
-    (scheduler.caseflags.usable_bits); ``week_flags_rule``: the rule of the stored week flags, when the
-    database has them (scheduler.caseflags.week_flags_rule); ``season_ordinals``: the reports carry their
+    (scheduler.incidence.caseflags.usable_bits); ``week_flags_rule``: the rule of the stored week flags, when the
+    database has them (scheduler.incidence.caseflags.week_flags_rule); ``season_ordinals``: the reports carry their
     season ordinal (reporting.reports.season_ordinal.present)."""
     weeks = sorted(set(weeks))
     if not weeks:
@@ -225,7 +225,7 @@ def _finest_without_window(weeks: Sequence[dt.date], definitions: Sequence[Compi
 
 def _finest_from_week_flags(weeks: Sequence[dt.date], definitions: Sequence[CompiledDefinition],
                             rules: Rules) -> Any:
-    """Counts of the finest cells from the stored week flags (w0 on PostgreSQL; scheduler.caseflags).
+    """Counts of the finest cells from the stored week flags (w0 on PostgreSQL; scheduler.incidence.caseflags).
 
     Every report of W is one active participant, and a case of definition i when bit i of its week flags is
     set: its own onset in W starting an episode, or a late onset in W reported in W+1. So the count is one
