@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from pathlib import Path
@@ -47,3 +48,18 @@ def test_committed_mo_matches_the_po() -> None:
 def test_the_api_page_speaks_danish_from_the_dashboards_own_catalog(client: object) -> None:
     page = client.get("/api/v1/docs?lang=da").get_data(as_text=True)  # type: ignore[attr-defined]
     assert "Maskinlæsbar beskrivelse:" in page and "Forespørgselsparametre" in page
+
+
+def test_the_api_page_says_what_each_endpoint_is_and_which_need_a_token(client: object) -> None:
+    """Each endpoint's row carries its summary and whether it needs a token (a Jinja ``item.get`` is the
+    dict's method, not the operation: the table once showed empty summaries and 'no' everywhere)."""
+    document = client.get("/api/v1/openapi.json").get_json()  # type: ignore[attr-defined]
+    page = html.unescape(client.get("/api/v1/docs?lang=en").get_data(as_text=True))  # type: ignore[attr-defined]
+    rows = re.findall(r"<tr>\s*<td><code>GET (\S+)</code></td>\s*<td>(.*?)</td>\s*<td>(\w+)</td>", page)
+    assert {path for path, _, _ in rows} == set(document["paths"])
+    for path, summary, needs_token in rows:
+        operation = document["paths"][path]["get"]
+        assert summary == operation["summary"] and summary
+        assert needs_token == ("yes" if operation.get("security") else "no")
+        assert (needs_token == "no") == path.startswith("/api/v1/open/")
+    assert document["paths"]["/api/v1/incidence.csv"]["get"]["description"] in page
