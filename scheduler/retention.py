@@ -3,11 +3,11 @@
 What goes (periods from configuration, in days):
 
 - raw weekly reports (with their revisions and submission ids), COVIDMETER_RETENTION_REPORT_DAYS: whole
-  Influenzanet seasons (1 September - 31 August) that ended before today minus the period. Purging by season
-  keeps every method exact for the seasons that remain, because every look-back a method makes (season counts,
-  weeks reported so far, the first report of the season) stays inside one season; only the same-episode rule
-  and the activity window look a few weeks back, which ``first_recomputable_week`` covers
-  (scheduler.incidence.horizon);
+  Influenzanet seasons (1 September - 31 August) that ended before today minus the period. The look-backs a
+  method makes over a bounded span (the reports 26 weeks around W, the same-episode rule, the activity
+  window) are covered by ``first_recomputable_week`` (scheduler.incidence.horizon); the history rules (first
+  report ever, weeks reported so far) read the reports kept, so a participant absent since a purged season
+  counts as new again (scheduler.incidence.methods);
 - accounts never confirmed, COVIDMETER_RETENTION_UNCONFIRMED_DAYS after sign-up (with what hangs on them);
 - login tokens spent or expired, and sessions ended or revoked, COVIDMETER_RETENTION_TOKEN_DAYS ago;
 - sent and finally failed outbox mail, COVIDMETER_RETENTION_MAIL_DAYS after it was written.

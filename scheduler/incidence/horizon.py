@@ -13,6 +13,8 @@ from sqlalchemy import Connection, select
 
 from reporting.models import InstanceFact
 
+from .methods import SPAN_WEEKS
+
 PURGE_FACT = "reports_purged_before"
 
 
@@ -24,7 +26,10 @@ def purged_before(connection: Connection) -> dt.date | None:
 
 def first_recomputable_week(horizon: dt.date, method: Any) -> dt.date:
     """The first Monday whose estimates for ``method`` depend on no purged report: the season starts at the
-    horizon; the activity window and the same-episode look-back reach back a few weeks more."""
+    horizon; the activity window and the same-episode look-back reach back a few weeks more, and a count of
+    reports around W (``min_reports_in_season``) its half-span of 26 weeks (scheduler.incidence.methods)."""
     back = method.window_weeks + math.ceil((method.same_episode_days or 0) / 7) + 1
+    if method.min_reports_in_season > 1:
+        back = max(back, method.window_weeks + SPAN_WEEKS + 1)
     first_monday = horizon + dt.timedelta(days=(7 - horizon.weekday()) % 7)
     return first_monday + dt.timedelta(weeks=back)

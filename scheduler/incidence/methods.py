@@ -10,13 +10,30 @@ Parameters (docs/methods.md has the sources and the decisions):
 
 - ``window_weeks`` k: active in W = at least one (eligible) report in W-k .. W+k (w0: 0, Influenzanet w1: 1).
   The stratum (region, age, sex) comes from the report nearest to W, the earlier one on a tie.
-- ``min_reports_in_season``: at least this many reports in the season of W (1 September - 31 August,
-  Influenzanet since 2020), counting the whole season as known when the aggregation runs (ifnBase "s2").
-- ``min_weeks_reported``: at least this many weeks reported in the season of W up to and including W
-  (COVIDmeter counted only people who had reported in at least 3 weeks). Causal, unlike the season count.
-  The default 1 imposes nothing (with a window, a participant may be active in W through a report of W+1).
-- ``ignore_first_report``: a participant's first report of the season neither makes them active nor carries a
-  case (Flu Near You dropped each user's first report; ifnBase ``ignore.first``: new joiners over-report).
+- ``min_reports_in_season``: at least this many reports in the season-length span centred on W (W - 26 ..
+  W + 26 weeks, 53 weeks), counting every report known when the aggregation runs (ifnBase "s2", non-causal).
+  Source: ifnBase ``active.min.surveys``, "minimal number of weekly surveys during the season" (Guerrisi et
+  al. 2016: participants with at least two surveys, to leave out those who report once, mostly when ill).
+  ifnBase counts within the season because it computes one season's data at a time (a layout, not the
+  rule's purpose). A year-round service counting within 1 September - 31 August would drop, in the last
+  weeks of August, whoever joined then (one report before the turn) and, with a window, whoever is active in
+  W only through a report across the turn; so the season here is a year of reports around W, which moves
+  with W and has no edge at 1 September. In mid-season it is ifnBase's count for anyone who reports within
+  half a year of W; a participant who reports once a year still does not count. The name is kept (published
+  methods and tests name the parameter); "season" means a season's length around W.
+- ``min_weeks_reported``: at least this many weeks reported up to and including W, in every season (the
+  participant's whole history, as far as retention keeps it). Source: COVIDmeter (Statens Serum Institut
+  2020) counted people who had sent at least 3 weekly reports, not 3 a season; counting per season made the
+  first two weeks of every September publish no one. Causal, unlike the span count. The default 1 imposes
+  nothing (with a window, a participant may be active in W through a report of W+1).
+- ``ignore_first_report``: a participant's first report ever (their first report of their first season)
+  neither makes them active nor carries a case; a participant who reported before, in any earlier season,
+  keeps all their reports. Source: ifnBase ``ignore.first.only.new`` = TRUE in every Influenzanet parameter
+  set ("only ignore first survey for the new participants (if the season is the first of a participant)"):
+  new joiners over-report illness (also Flu Near You, which dropped each user's first report). Dropping the
+  first report of every season, as before, dropped every returning participant's first September report and
+  made w0_if publish no one in the first September week. "Ever" means among the reports kept: a participant
+  whose earlier seasons retention purged (whole seasons ended 730 days ago) counts as new again.
 - ``onset_sources``: the onset date is the first known of these, in order: ``fever_start``, ``symptom_start``,
   ``report`` (the report's week). The default is ifnBase's order; ``("report",)`` counts a case in the week
   it was reported.
@@ -33,6 +50,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ONSET_SOURCES = ("fever_start", "symptom_start", "report")
+# Half the span of ``min_reports_in_season``: reports of W - SPAN_WEEKS .. W + SPAN_WEEKS count (a season's
+# length, 53 weeks, centred on W).
+SPAN_WEEKS = 26
 DEFAULT_ONSET = ONSET_SOURCES
 
 
@@ -85,23 +105,23 @@ W0 = Method(
 )
 W1_S2_IF2_EX = Method(
     key="w1_s2_if2_ex",
-    description="Active in W = reported in W-1, W or W+1, at least 2 reports in the season, the first report "
-                "of the season ignored; same illness within 15 days is not a new case.",
+    description="Active in W = reported in W-1, W or W+1, at least 2 reports in the 53 weeks centred on W, "
+                "a new participant's first report ignored; same illness within 15 days is not a new case.",
     source=f"{_IFN}: method w1_s2_if2_ex, the ili.ecdc default",
     window_weeks=1, min_reports_in_season=2, ignore_first_report=True,
 )
 COVIDMETER_3W = Method(
     key="w0_3w",
-    description="As w0, counting only participants who have reported in at least 3 weeks of the season "
-                "up to W (COVIDmeter).",
+    description="As w0, counting only participants who have reported in at least 3 weeks up to W, in any "
+                "season (COVIDmeter).",
     source="Statens Serum Institut, COVIDmeter methods (2020): participants with at least 3 weekly reports",
     min_weeks_reported=3,
 )
 W0_IGNORE_FIRST = Method(
     key="w0_if",
-    description="As w0, ignoring each participant's first report of the season (new joiners over-report "
-                "illness).",
-    source="Flu Near You (Smolinski et al., Am J Public Health 2015); ifnBase ignore.first",
+    description="As w0, ignoring each participant's first report ever (new joiners over-report illness); "
+                "returning participants keep all their reports.",
+    source="ifnBase ignore.first.only.new; Flu Near You (Smolinski et al., Am J Public Health 2015)",
     ignore_first_report=True,
 )
 

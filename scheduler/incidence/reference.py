@@ -10,10 +10,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from reporting.weeks import monday_of, season_bounds
+from reporting.weeks import monday_of
 
 from .definitions import CompiledDefinition
-from .methods import Method
+from .methods import SPAN_WEEKS, Method
 
 Cell = tuple[str, str, str, str]
 
@@ -46,10 +46,12 @@ def reference_counts(reports: Iterable[Mapping[str, Any]], monday: dt.date,
         rows.sort(key=lambda r: r["week"])
 
     def eligible(report: Mapping[str, Any]) -> bool:
+        """Ignore-first-report: the participant's first report ever (of the reports kept) is not eligible; a
+        participant who reported before keeps every report, whatever the season (ifnBase
+        ``ignore.first.only.new``)."""
         if not method.ignore_first_report:
             return True
-        start, _ = season_bounds(report["week"])
-        return any(start <= r["week"] < report["week"] for r in by_profile[report["profile_id"]])
+        return any(r["week"] < report["week"] for r in by_profile[report["profile_id"]])
 
     def new_episode(report: Mapping[str, Any]) -> bool:
         if method.same_episode_days is None or report["same_illness"] != "yes":
@@ -64,16 +66,18 @@ def reference_counts(reports: Iterable[Mapping[str, Any]], monday: dt.date,
     cases: Counter = Counter()
     window = dt.timedelta(weeks=method.window_weeks)
     lookahead = dt.timedelta(weeks=method.onset_lookahead_weeks)
-    season_start, season_end = season_bounds(monday)
+    span = dt.timedelta(weeks=SPAN_WEEKS)
     for rows in by_profile.values():
         in_window = [r for r in rows if monday - window <= r["week"] <= monday + window and eligible(r)]
         if not in_window:
             continue
-        in_season = [r for r in rows if season_start <= r["week"] <= season_end]
-        if len(in_season) < method.min_reports_in_season:
+        # Reports in the season-length span centred on W, later ones included (ifnBase "s2", year-round).
+        around = [r for r in rows if monday - span <= r["week"] <= monday + span]
+        if len(around) < method.min_reports_in_season:
             continue
+        # Weeks reported up to and including W, in every season (COVIDmeter: at least 3 reports, not 3 a season).
         if method.min_weeks_reported > 1 and \
-                len([r for r in in_season if r["week"] <= monday]) < method.min_weeks_reported:
+                len([r for r in rows if r["week"] <= monday]) < method.min_weeks_reported:
             continue
         stratum = min(in_window, key=lambda r: (abs((r["week"] - monday).days), r["week"]))
         band = band_of(stratum["age_years"], bands)

@@ -9,15 +9,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (BigInteger, SmallInteger, String, and_, case, exists, func, literal, literal_column, null,
-                        select, true)
+                        or_, select)
 
 from reporting.models import WeeklyReport
 from reporting.reports import season_ordinal
 
 from . import caseflags
 from .definitions import CompiledDefinition
-from .methods import Method
-from .sqlfunctions import days_between, monday_of, season_start
+from .methods import SPAN_WEEKS, Method
+from .sqlfunctions import date_diff_days, days_between, monday_of
 from .strata import Band
 
 
@@ -36,16 +36,16 @@ class Rules:
         """The row's season ordinal: 1 for the participant's first report of its season, 2 ..."""
         return literal_column(f"{t.name}.{season_ordinal.COLUMN}", SmallInteger)
 
-    def reports_in_season_at_least(self, t: Any, m: int, ordinal: Any, start: Any, end: Any) -> Any:
-        """With season ordinals: the participant of row ``t`` has at least ``m`` reports in the season
-        ``start`` .. ``end`` (dates), given ``ordinal``, the ordinal of a report of theirs that is known to be in
-        that season, or NULL. The ordinals of a season run 1, 2, ..., so a report numbered m or more answers;
-        the participant's other reports of the season are looked at only when the known one does not (a new
-        participant, or a report in a neighbouring season)."""
+    def reports_around_at_least(self, t: Any, m: int, w: Any) -> Any:
+        """The participant of row ``t`` has at least ``m`` reports in the season-length span centred on week
+        ``w`` (a column or a date): W - 26 .. W + 26 weeks, counting every report known when the run happens
+        (ifnBase ``active.min.surveys``, made year-round: methods.py). One probe of the (profile_id, week)
+        index per row, reading that participant's entries."""
         s = self.reports.alias("s")
-        later = exists().where(s.c.profile_id == t.c.profile_id, s.c.week.between(start, end),
-                               self.ordinal(s) >= m)
-        return case((ordinal >= m, true()), else_=later)
+        reach = literal_column(str(7 * SPAN_WEEKS))
+        return select(func.count()).where(
+            s.c.profile_id == t.c.profile_id, func.abs(date_diff_days(s.c.week, w)) <= reach
+        ).scalar_subquery() >= m
 
     def flagged(self, d: CompiledDefinition) -> bool:
         return (d.key, d.version) in self.bits
@@ -85,19 +85,32 @@ class Rules:
                     else_=null())
 
     def eligible(self, r: Any) -> list[Any]:
-        """Conditions on a report row that may count at all (ignore-first-report: an earlier report of the
-        same season exists)."""
+        """Conditions on a report row that may count at all (ignore-first-report: the participant has an
+        earlier report, in any season; ifnBase ``ignore.first.only.new``, methods.py)."""
         if not self.method.ignore_first_report:
             return []
         if self.ordinals:
-            return [self.ordinal(r) > 1]
+            # A report numbered 2 or more in its season has an earlier one; only a season's first report (one
+            # a participant and season) needs the look for a report of an earlier season.
+            prior = self.reports.alias("prior")
+            return [or_(self.ordinal(r) > 1,
+                        exists().where(prior.c.profile_id == r.c.profile_id, prior.c.week < r.c.week))]
         earlier = self.reports.alias("earlier")
-        # "Not the first report of its season": a correlated MIN that one probe of the (profile_id, week) index
+        # "Not the participant's first report": a correlated MIN that one probe of the (profile_id, week) index
         # answers per row.
-        first = (select(func.min(earlier.c.week))
-                 .where(earlier.c.profile_id == r.c.profile_id, earlier.c.week >= season_start(r.c.week))
-                 .scalar_subquery())
+        first = (select(func.min(earlier.c.week)).where(earlier.c.profile_id == r.c.profile_id).scalar_subquery())
         return [r.c.week > first]
+
+    def weeks_reported_at_least(self, t: Any, m: int, up_to: Any, ordinal: Any = None) -> Any:
+        """The participant of row ``t`` has reported in at least ``m`` weeks up to and including ``up_to``, in
+        any season (COVIDmeter's "at least 3 reports"). ``ordinal``: the season ordinal of their report of
+        ``up_to`` when known (it answers when it is m or more; the count runs only for a season's first m - 1
+        reports)."""
+        s = self.reports.alias("s")
+        count = select(func.count()).where(s.c.profile_id == t.c.profile_id, s.c.week <= up_to).scalar_subquery()
+        if ordinal is None:
+            return count >= m
+        return or_(ordinal >= m, count >= m)
 
     def onset(self, t: Any) -> Any:
         """The onset week of a report row under the method's onset rule."""

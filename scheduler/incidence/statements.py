@@ -5,10 +5,11 @@ For weeks W1..Wn and a ``Method`` (scheduler.incidence.methods; ifnBase docs/inc
 statement (``count_statement``) has these parts, each switched on by the method's parameters (the per-report
 rules are ``Rules``, scheduler.incidence.rules):
 
-- ``target``: the weeks, with the window and season bounds each needs (a tiny derived table);
+- ``target``: the weeks, with the window bounds each needs (a tiny derived table);
 - ``active``: one row per (participant, W): reports of W (or of W-k .. W+k, the nearest one giving the stratum:
-  scheduler.incidence.window), optionally without the first report of the season, filtered by the season count
-  and the weeks reported;
+  scheduler.incidence.window), optionally without the participant's first report ever, filtered by the
+  reports in the season-length span around W and the weeks reported up to W (methods.py: no season restarts
+  them, so 1 September is no break);
 - ``onsets``: per (participant, onset week), one ``MAX(CASE WHEN <definition> THEN 1 ELSE 0 END)`` column per
   definition over the reports of W .. W + lookahead whose onset week (from the method's onset sources) is W and
   that start a new episode, so a person counts at most once per week and definition;
@@ -26,19 +27,19 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Integer, String, and_, case, func, literal, literal_column, null, select, union_all
 
-from reporting.weeks import season_bounds, weeks_between
+from reporting.weeks import weeks_between
 
 from . import caseflags
 from .definitions import CompiledDefinition
 from .methods import Method
 from .rules import Rules
-from .sqlfunctions import date_diff_days, days_between, season_start
+from .sqlfunctions import date_diff_days, days_between
 from .strata import ALL, Band
 from .window import finest_with_window
 
 
-# From this many weeks on, the season filters (first report, weeks reported, reports in the season) are window
-# functions over the seasons' reports; for fewer weeks, index look-ups per report of the weeks are cheaper.
+# From this many weeks on, the history filters (first report, weeks reported) are a window function over the
+# participants' reports; for fewer weeks, index look-ups per report of the weeks are cheaper.
 SEASON_WINDOW_FROM_WEEKS = 4
 
 
@@ -82,8 +83,8 @@ def _finest_without_window(weeks: Sequence[dt.date], definitions: Sequence[Compi
       active participant, and a case of definition i when its own onset is in its week, the definition holds
       and it did not answer "same illness" (so it certainly starts a new episode; without a same-episode rule
       every such report does). No join: for w0 the plan is a (parallel) scan and a hash aggregate, like a
-      hand-written GROUP BY; the season filters of w0_3w and w0_if add window functions over the seasons'
-      reports (many weeks) or index look-ups per report (a few weeks).
+      hand-written GROUP BY; the history filters of w0_3w and w0_if (first report, weeks reported) add a
+      window function over the participants' reports (many weeks) or index look-ups per report (a few weeks).
     - ``extra``: the cases the simple rule cannot see, found among the few reports that may carry them:
       reports of W that answered "same illness" but start a new episode all the same (the previous report is
       missing or older than the method's episode gap), and reports of W+1 .. W+L whose onset is in W (a cough
@@ -96,24 +97,12 @@ def _finest_without_window(weeks: Sequence[dt.date], definitions: Sequence[Compi
 
     def participation(r: Any) -> list[Any]:
         """Conditions for the report of W to make its participant active in W (beyond being eligible)."""
-        s = reports.alias("s")
         conditions = []
-        if rules.ordinals:  # the report's own ordinal answers, the count up to W always
-            if method.min_reports_in_season > 1:
-                conditions.append(rules.reports_in_season_at_least(
-                    r, method.min_reports_in_season, rules.ordinal(r), season_start(r.c.week),
-                    func.covidmeter_season_end(r.c.week) - literal_column("1")))
-            if method.min_weeks_reported > 1:
-                conditions.append(rules.ordinal(r) >= method.min_weeks_reported)
-            return conditions
         if method.min_reports_in_season > 1:
-            conditions.append(select(func.count()).where(
-                s.c.profile_id == r.c.profile_id, s.c.week >= season_start(r.c.week),
-                season_start(s.c.week) == season_start(r.c.week)).scalar_subquery() >= method.min_reports_in_season)
-        if method.min_weeks_reported > 1:
-            conditions.append(select(func.count()).where(
-                s.c.profile_id == r.c.profile_id, s.c.week.between(season_start(r.c.week), r.c.week)
-            ).scalar_subquery() >= method.min_weeks_reported)
+            conditions.append(rules.reports_around_at_least(r, method.min_reports_in_season, r.c.week))
+        if method.min_weeks_reported > 1:  # with ordinals, the report's own ordinal answers most rows
+            conditions.append(rules.weeks_reported_at_least(r, method.min_weeks_reported, r.c.week,
+                                                            rules.ordinal(r) if rules.ordinals else None))
         return conditions
 
     def own_onset(r: Any) -> list[Any]:
@@ -135,25 +124,27 @@ def _finest_without_window(weeks: Sequence[dt.date], definitions: Sequence[Compi
                        *[func.sum(rows.c[name]).label(name) for name in columns])
                 .group_by(rows.c.w, rows.c.region_code, rows.c.age_band, rows.c.sex))
 
-    filtered = method.ignore_first_report or method.min_reports_in_season > 1 or method.min_weeks_reported > 1
+    filtered = method.ignore_first_report or method.min_weeks_reported > 1
     if filtered and len(weeks) >= SEASON_WINDOW_FROM_WEEKS and not rules.ordinals:
-        # Many weeks: each report's rank and count within its participant's season in one sorted pass over the
-        # seasons' reports (window functions), instead of index look-ups for every report of every week.
+        # Many weeks: each report's rank among its participant's reports in one sorted pass (a window
+        # function), instead of index look-ups for every report of every week. The rank runs over the
+        # participant's whole history up to the last week (ignore-first-report and weeks reported carry across
+        # seasons, methods.py), so the pass reads every earlier report when a method asks for the rank.
         r0 = reports.alias("r0")
-        season = season_start(r0.c.week)
         flags = [literal_column(f"r0.{caseflags.COLUMN}", BigInteger).label(caseflags.COLUMN)] if rules.bits else []
+        history = method.ignore_first_report or method.min_weeks_reported > 1
+        span = r0.c.week <= weeks[-1] if history else r0.c.week.between(weeks[0], weeks[-1])
         r = (select(r0, *flags,
-                    func.row_number().over(partition_by=(r0.c.profile_id, season), order_by=r0.c.week).label("nth"),
-                    func.count().over(partition_by=(r0.c.profile_id, season)).label("in_season"))
-             .where(r0.c.week.between(season_bounds(weeks[0])[0], season_bounds(weeks[-1])[1])).subquery("r"))
-        # nth = the weeks reported in the season up to and including this one (one report per week).
+                    func.row_number().over(partition_by=r0.c.profile_id, order_by=r0.c.week).label("nth"))
+             .where(span).subquery("r"))
+        # nth = the weeks reported up to and including this one, in every season (one report per week).
         conditions = [_in_weeks(r.c.week, weeks)]
         if method.ignore_first_report:
             conditions.append(r.c.nth > 1)
         if method.min_weeks_reported > 1:
             conditions.append(r.c.nth >= method.min_weeks_reported)
-        if method.min_reports_in_season > 1:
-            conditions.append(r.c.in_season >= method.min_reports_in_season)
+        if method.min_reports_in_season > 1:  # a span around each week, not a partition: one probe a row
+            conditions.append(rules.reports_around_at_least(r, method.min_reports_in_season, r.c.week))
     else:
         r = reports.alias("r")
         conditions = [_in_weeks(r.c.week, weeks), *rules.eligible(r), *participation(r)]

@@ -8,11 +8,10 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Date, Integer, and_, case, func, literal, null, or_, select, union_all
-
-from reporting.weeks import season_bounds
+from sqlalchemy import Date, Integer, and_, case, func, literal, or_, select, union_all
 
 from .definitions import CompiledDefinition
+from .methods import SPAN_WEEKS
 from .rules import Rules
 from .sqlfunctions import date_diff_days
 
@@ -47,21 +46,17 @@ def finest_with_window(weeks: Sequence[dt.date], definitions: Sequence[CompiledD
     else:
         candidates = _nearest_by_ranking(weeks, rules)
         conditions = [candidates.c["rank"] == 1]
-    s = reports.alias("s")
-    if method.min_reports_in_season > 1 and rules.ordinals:
-        conditions.append(rules.reports_in_season_at_least(
-            candidates, method.min_reports_in_season, candidates.c.ordinal, candidates.c.season_start,
-            candidates.c.season_end))
-    elif method.min_reports_in_season > 1:
-        conditions.append(select(func.count()).where(
-            s.c.profile_id == candidates.c.profile_id,
-            s.c.week.between(candidates.c.season_start, candidates.c.season_end)).scalar_subquery()
-            >= method.min_reports_in_season)
-    if method.min_weeks_reported > 1:
-        conditions.append(select(func.count()).where(
-            s.c.profile_id == candidates.c.profile_id,
-            s.c.week.between(candidates.c.season_start, candidates.c.w)).scalar_subquery()
-            >= method.min_weeks_reported)
+    if method.min_reports_in_season > 1:  # reports in the season-length span around W (methods.py)
+        around = rules.reports_around_at_least(candidates, method.min_reports_in_season, candidates.c.w)
+        if rules.ordinals and method.min_reports_in_season == 2:
+            # Two reports: the candidate's own and its previous or next eligible one when that is within the
+            # span answer without a look-up (a regular participant); the count runs for the others.
+            reach = 7 * SPAN_WEEKS
+            around = or_(date_diff_days(candidates.c.w, candidates.c.previous) <= reach,
+                         date_diff_days(candidates.c.next, candidates.c.w) <= reach, around)
+        conditions.append(around)
+    if method.min_weeks_reported > 1:  # weeks reported up to W in every season (methods.py)
+        conditions.append(rules.weeks_reported_at_least(candidates, method.min_weeks_reported, candidates.c.w))
     active = (select(candidates.c.profile_id, candidates.c.w, candidates.c.region_code,
                      candidates.c.age_band, candidates.c.sex).where(*conditions).cte("active"))
 
@@ -93,18 +88,15 @@ def _nearest_by_neighbours(weeks: Sequence[dt.date], rules: Rules) -> Any:
     ``finest_with_window``): the shape for PostgreSQL with season ordinals, where it is a sort of the span's
     eligible reports and two hash joins."""
     k, r = rules.method.window_weeks, rules.reports.alias("r")
-    # Each target week W and offset d with the week a report must have to stand for W at that offset, and the
-    # season of W (a tiny derived table; plain SELECTs of literals in UNION ALL work on every engine).
+    # Each target week W and offset d with the week a report must have to stand for W at that offset (a tiny
+    # derived table; plain SELECTs of literals in UNION ALL work on every engine).
     target = union_all(*[
         select(literal(w, Date).label("week"), literal(d, Integer).label("d"),
-               literal(w - dt.timedelta(weeks=d), Date).label("report_week"),
-               literal(season_bounds(w)[0], Date).label("season_start"),
-               literal(season_bounds(w)[1], Date).label("season_end"))
+               literal(w - dt.timedelta(weeks=d), Date).label("report_week"))
         for w in weeks for d in range(-k, k + 1)]).cte("target")
     by_week = {"partition_by": r.c.profile_id, "order_by": r.c.week}
     e = select(
         r.c.profile_id, r.c.week, r.c.region_code, rules.band(r).label("age_band"), r.c.sex,
-        rules.ordinal(r).label("ordinal"),
         func.lag(r.c.week).over(**by_week).label("previous"), func.lead(r.c.week).over(**by_week).label("next")
     ).where(r.c.week.between(weeks[0] - dt.timedelta(weeks=k), weeks[-1] + dt.timedelta(weeks=k)),
             *rules.eligible(r)).subquery("eligible")
@@ -113,10 +105,8 @@ def _nearest_by_neighbours(weeks: Sequence[dt.date], rules: Rules) -> Any:
         and_(target.c.d > 0, or_(e.c.next.is_(None), date_diff_days(e.c.next, e.c.week) >= 14 * target.c.d)),
         and_(target.c.d < 0, or_(e.c.previous.is_(None),
                                  date_diff_days(e.c.week, e.c.previous) > -14 * target.c.d)))
-    # The ordinal of the report when it is in W's season (else NULL), for the season rule.
-    ordinal = case((e.c.week.between(target.c.season_start, target.c.season_end), e.c.ordinal), else_=null())
     return (select(e.c.profile_id, target.c.week.label("w"), e.c.region_code, e.c.age_band, e.c.sex,
-                   target.c.season_start, target.c.season_end, ordinal.label("ordinal"))
+                   e.c.previous, e.c.next)
             .select_from(e.join(target, target.c.report_week == e.c.week)).where(nearest).cte("candidates"))
 
 
@@ -128,13 +118,11 @@ def _nearest_by_ranking(weeks: Sequence[dt.date], rules: Rules) -> Any:
     k, r = rules.method.window_weeks, rules.reports.alias("r")
     target = union_all(*[
         select(literal(w, Date).label("week"), literal(w - dt.timedelta(weeks=k), Date).label("lo"),
-               literal(w + dt.timedelta(weeks=k), Date).label("hi"),
-               literal(season_bounds(w)[0], Date).label("season_start"),
-               literal(season_bounds(w)[1], Date).label("season_end")) for w in weeks]).cte("target")
+               literal(w + dt.timedelta(weeks=k), Date).label("hi")) for w in weeks]).cte("target")
     rank = func.row_number().over(partition_by=(r.c.profile_id, target.c.week),
                                   order_by=(func.abs(date_diff_days(r.c.week, target.c.week)), r.c.week))
     return (select(r.c.profile_id, target.c.week.label("w"), r.c.region_code, rules.band(r).label("age_band"),
-                   r.c.sex, target.c.season_start, target.c.season_end, rank.label("rank"))
+                   r.c.sex, rank.label("rank"))
             .select_from(r.join(target, r.c.week.between(target.c.lo, target.c.hi)))
             .where(r.c.week.between(weeks[0] - dt.timedelta(weeks=k), weeks[-1] + dt.timedelta(weeks=k)),
                    *rules.eligible(r)).cte("candidates"))

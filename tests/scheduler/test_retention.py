@@ -31,7 +31,8 @@ def test_horizon_is_a_season_start_older_than_the_period() -> None:
     assert report_horizon(LATER, 730) == dt.date(2026, 9, 1)  # cutoff 2026-10-15, in the 2026 season
     assert report_horizon(dt.date(2028, 6, 1), 730) == dt.date(2025, 9, 1)  # cutoff 2026-06-02: keep 2025/26
     assert first_recomputable_week(dt.date(2026, 9, 1), W0) == dt.date(2026, 9, 7) + dt.timedelta(weeks=4)
-    assert first_recomputable_week(dt.date(2026, 9, 1), W1_S2_IF2_EX) == dt.date(2026, 9, 7) + dt.timedelta(weeks=5)
+    # w1_s2_if2_ex counts reports 26 weeks either side of W (issue 14, item 1): window 1 + 26 + 1 weeks.
+    assert first_recomputable_week(dt.date(2026, 9, 1), W1_S2_IF2_EX) == dt.date(2026, 9, 7) + dt.timedelta(weeks=28)
 
 
 def test_purge_keeps_published_estimates_and_rerun_writes_no_revision(app: Flask) -> None:
