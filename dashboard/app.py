@@ -202,6 +202,9 @@ def build_layout(language: str, csrf_token: str) -> html.Div:
             html.P(className="hint", children=_(
                 "Estimates as published by the weekly aggregation (newest issue). Counts of 1–4 cases and "
                 "estimates from too few active participants are withheld; hover a figure for the reason.")),
+            html.P(className="hint", children=_(
+                "A week is provisional (dashed line, hollow markers) until the week after it is over: reports made "
+                "then may still add cases to it. The map and the breakdown open on the newest final week.")),
         ]),
     ])
 
@@ -219,6 +222,16 @@ def _definition(key: str | None) -> queries.DefinitionInfo | None:
 def _weeks(definition: queries.DefinitionInfo, method: str) -> list[dt.date]:
     return figure_cache().get_or_compute(("weeks", definition.key, definition.version, method),
                                          lambda: queries.available_weeks(definition, method))
+
+
+def _final_weeks(definition: queries.DefinitionInfo, method: str) -> list[dt.date]:
+    return figure_cache().get_or_compute(("final_weeks", definition.key, definition.version, method),
+                                         lambda: queries.final_weeks(definition, method))
+
+
+def _week_label(week: dt.date, final: set[dt.date]) -> str:
+    label = format_iso_week(week)
+    return label if week in final else _("%(week)s (provisional)", week=label)
 
 
 def _methods(definition: queries.DefinitionInfo) -> list[str]:
@@ -260,7 +273,11 @@ def normalise_state(raw: dict[str, Any]) -> dict[str, Any]:
     last = weeks.index(state["week_to"])
     wanted_from = raw.get("week_from")
     state["week_from"] = wanted_from if wanted_from in weeks[:last + 1] else weeks[max(0, last - DEFAULT_SPAN_WEEKS + 1)]
-    state["week"] = raw.get("week") if raw.get("week") in weeks else state["week_to"]
+    # The map and the breakdown open on the newest final week (the trend still runs to the newest week, its
+    # provisional weeks drawn apart): a week in progress is not the picture of the epidemic.
+    final = [w.isoformat() for w in _final_weeks(definition, state["method"])]
+    settled = [w for w in weeks[:last + 1] if w in final]
+    state["week"] = raw.get("week") if raw.get("week") in weeks else (settled[-1] if settled else state["week_to"])
     return state
 
 
@@ -332,7 +349,8 @@ def register_callbacks(dash_app: dash.Dash) -> None:
         definition_options = [{"label": d.label(language), "value": d.key} for d in _definitions()]
         method_options = [{"label": m, "value": m} for m in _methods(definition)] if definition else []
         weeks = list(reversed(_weeks(definition, state["method"]))) if definition and state["method"] else []
-        week_options = [{"label": format_iso_week(w), "value": w.isoformat()} for w in weeks]
+        final = set(_final_weeks(definition, state["method"])) if definition and state["method"] else set()
+        week_options = [{"label": _week_label(w, final), "value": w.isoformat()} for w in weeks]
         geographies = _geographies()
         region_options = [{"label": g.name, "value": g.code} for g in geographies if g.geo_type == queries.REGION]
         area_options = [{"label": figures.geo_name(g), "value": g.code} for g in geographies]
@@ -449,9 +467,14 @@ def _map(key: str | None, method: str | None, measure: str, week: str | None) ->
         definition=definition, method=method, geo_type=queries.REGION, week_from=selected, week_to=selected,
         age_band=queries.ALL, sex=queries.ALL, include_provisional=True))
     title = _("By region, week %(week)s (%(measure)s)", week=format_iso_week(selected),
-              measure=figures.measure_label(measure))
+              measure=figures.measure_label(measure)) + _provisional_note(estimates)
     return figures.map_figure(regions, {e.geo_code: e for e in estimates}, selected, title, measure,
                               geojson_url=_regions_url())
+
+
+def _provisional_note(estimates: list[queries.Estimate]) -> str:
+    """Said in the title of a one-week figure when its week is provisional (the pickers let a user choose it)."""
+    return " – " + _("provisional") if any(queries.is_provisional(e) for e in estimates) else ""
 
 
 def _regions_url() -> str:
@@ -474,7 +497,7 @@ def _breakdown(key: str | None, method: str | None, week: str | None, area: str 
         definition=definition, method=method, geo_codes=[geography.code], week_from=selected, week_to=selected,
         include_provisional=True))
     title = _("%(place)s, week %(week)s: crude incidence by age band and sex", place=figures.geo_name(geography),
-              week=format_iso_week(selected))
+              week=format_iso_week(selected)) + _provisional_note(estimates)
     return figures.breakdown_figure(estimates, _age_bands(), title)
 
 

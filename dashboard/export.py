@@ -16,7 +16,9 @@ Query parameters (all optional):
 - ``as_of``: a date ``YYYY-MM-DD``: the figures as published on that date (the weeks final by then).
 
 Rows are each week's one final issue (scheduler.incidence.estimates: written once the week and the next are over, never
-revised), all published age bands and sexes included (``all`` is the margin).
+revised), all published age bands and sexes included (``all`` is the margin); every row says so (``provisional``
+false, ``lag`` 8 days or more). The staff dashboard's downloads use the same rows for provisional issues too
+(``provisional`` true; ``lag`` 0 for a week still in progress, never negative).
 A withheld value is empty, with its Delphi reason code in ``missing_reason``. Each row carries our columns
 and, beside them, the Delphi COVIDcast columns (``DELPHI_COLUMNS``). ``influenzanet_rows`` gives the
 Influenzanet incidence file (national, crude and age-adjusted).
@@ -120,12 +122,16 @@ class OurColumns(BaseModel):
     display_censored: bool
     missing_reason: Annotated[int, Field(ge=min(MISSING_REASONS), le=max(MISSING_REASONS))]
     issue: dt.date
+    provisional: Annotated[bool, Field(description=(
+        "True while the week's reports may still arrive: an issue before the Monday two weeks after the week's "
+        "own Monday (lag under 8 days). A provisional value may still change; the token and open-data exports "
+        "serve final issues only, so there it is always false."))]
 
 
 class IncidenceRow(OurColumns):
     """An export row: our columns, then Delphi COVIDcast's (../shared/methods.md): geo_value is the lower-case
     ISO code, time_value YYYYWW, value and stderr per 1,000, sample_size the active participants,
-    lag = issue - last day of the week, in days."""
+    lag = issue - last day of the week, in days, 0 for an issue on or before it (never negative)."""
 
     source: Literal[SOURCE]
     signal: str
@@ -135,7 +141,7 @@ class IncidenceRow(OurColumns):
     value: float | None
     stderr: float | None
     sample_size: int | None
-    lag: int
+    lag: Annotated[int, Field(ge=0)]
     missing_value: int
     missing_stderr: int
     missing_sample_size: int
@@ -299,13 +305,19 @@ def estimate_rows(estimates: Iterable[queries.Estimate]) -> list[dict[str, Any]]
             "display_censored": e.display_censored,
             "missing_reason": e.missing_reason,
             "issue": e.issue.isoformat(),
+            "provisional": queries.is_provisional(e),
             **delphi_columns(e, geography),
         })
     return rows
 
 
+def lag_days(e: queries.Estimate) -> int:
+    """Days from the Sunday ending the week to the issue; 0 for an issue on or before that Sunday (a week still
+    in progress, on the staff dashboard only), so a lag is never negative."""
+    return max(0, (e.issue - (e.week + dt.timedelta(days=6))).days)
+
+
 def delphi_columns(e: queries.Estimate, geography: queries.Geography | None) -> dict[str, Any]:
-    week_end = e.week + dt.timedelta(days=6)
     value = _per_1000(e.incidence)
     stderr = _per_1000(e.stderr)
     return {
@@ -317,7 +329,7 @@ def delphi_columns(e: queries.Estimate, geography: queries.Geography | None) -> 
         "value": value,
         "stderr": stderr,
         "sample_size": e.active,
-        "lag": (e.issue - week_end).days,
+        "lag": lag_days(e),
         "missing_value": 0 if value is not None else (e.missing_reason or 5),
         "missing_stderr": 0 if stderr is not None else (e.missing_reason or 5),
         "missing_sample_size": 0 if e.active is not None else (e.missing_reason or 5),
@@ -373,7 +385,10 @@ def meta(query: ExportQuery, generated: dt.datetime, row_count: int) -> dict[str
                   "upper_95": "95 % interval (exact Poisson), per 1,000",
                   "wilson_lower_95": "95 % Wilson interval of the share, per 1,000",
                   "standardised_per_1000": "directly age-standardised, per 1,000 (age_band 'all' only)",
-                  "value": "Delphi column: incidence per 1,000", "lag": "days from the end of the week to the issue"},
+                  "value": "Delphi column: incidence per 1,000",
+                  "lag": "days from the end of the week to the issue (0 if the issue is not after it)",
+                  "provisional": "true while the week's reports may still arrive (issue under 14 days after "
+                                 "the week's Monday)"},
         "definitions": [{"key": definition.key, "version": definition.version, "label": definition.label_en,
                          "description": definition.description, "source": definition.source,
                          "kind": definition.kind, "method": query.method or definition.default_method}],

@@ -31,7 +31,7 @@ import plotly.io as pio
 from reporting.weeks import format_iso_week
 
 from .i18n import _
-from .queries import NATION_CODE, Estimate, Geography, Participation
+from .queries import NATION_CODE, Estimate, Geography, Participation, is_provisional
 
 Figure = dict[str, Any]
 
@@ -96,6 +96,11 @@ def _withheld_marks(name: str, colour: str, size: int, x: list[str], withheld: l
         legendgroup=legendgroup or name,
         marker={"color": colour, "line": {"width": 2}, "size": size, "symbol": "x-thin-open"},
         mode="markers", name=_("%(name)s: withheld", name=name), showlegend=False, x=x, y=[0] * len(x))
+
+
+def _two_line_title(title: str) -> dict[str, Any]:
+    """A long title broken after its first colon: on a phone (360 px) one line ran off the figure."""
+    return {"text": title.replace(": ", ":<br>", 1), "x": 0, "xanchor": "left"}
 
 
 def _no_data(text: str) -> dict[str, Any]:
@@ -168,14 +173,22 @@ def _fmt_int(value: int | None) -> str:
     return "–" if value is None else f"{value:,}".replace(",", "\u202f")
 
 
+def status_text(e: Estimate) -> str:
+    """Whether a cell is final, in words (never by colour or line style alone)."""
+    if is_provisional(e):
+        return _("provisional: reports may still arrive (issue %(issue)s)", issue=e.issue.isoformat())
+    return _("final (issue %(issue)s)", issue=e.issue.isoformat())
+
+
 def hover_line(e: Estimate, measure: str) -> str:
     value, lower, upper = _figures(e, measure)
     text = _("%(rate)s per 1,000 (95 %% interval %(lower)s–%(upper)s)", rate=_fmt(value), lower=_fmt(lower),
              upper=_fmt(upper))
     if e.upper_censored:
         text += " " + _("(upper bound censored)")
-    return text + "<br>" + _("%(cases)s cases among %(active)s active participants", cases=_fmt_int(e.cases),
-                             active=_fmt_int(e.active))
+    return (text + "<br>" + _("%(cases)s cases among %(active)s active participants", cases=_fmt_int(e.cases),
+                              active=_fmt_int(e.active))
+            + "<br>" + status_text(e))
 
 
 @dataclass(frozen=True)
@@ -196,11 +209,11 @@ def timeseries_figure(series: Sequence[Series], title: str, selected_week: dt.da
         layout["shapes"] = [{"line": {"color": "#555", "dash": "dot", "width": 1}, "type": "line", "x0": week,
                              "x1": week, "xref": "x", "y0": 0, "y1": 1, "yref": "y domain"}]
     layout.update(
-        title={"text": title, "x": 0, "xanchor": "left"},
+        title=_two_line_title(title),
         xaxis={"title": {"text": _("Week (Monday)")}, "type": "date"},
         yaxis={"title": {"text": _("Incidence per 1,000 active participants")}, "rangemode": "tozero"},
         hovermode="closest", legend={"orientation": "h", "y": -0.2},
-        margin={"l": 60, "r": 20, "t": 50, "b": 20},
+        margin={"l": 60, "r": 20, "t": 70, "b": 20},
     )
     if not any(one.estimates for one in series):
         layout["annotations"] = [_no_data(_("No published estimates for this selection."))]
@@ -229,19 +242,33 @@ def _series_traces(one: Series, colour: str, band_alpha: float, measure: str) ->
 
     shown_ids = {id(e) for e in shown}
     label = measure_label(measure)
-    traces.append(_scatter(
-        connectgaps=False, hoverinfo="text",
-        hovertext=[f"<b>{name}</b> {format_iso_week(e.week)} ({label})<br>{hover_line(e, measure)}"
-                   for e in one.estimates],
-        legendgroup=name, line={"color": colour, "width": 2}, marker={"size": 5}, mode="lines+markers", name=name,
-        x=[e.week.isoformat() for e in one.estimates],
-        y=[_per_1000(numbers[id(e)][0]) if id(e) in shown_ids else None for e in one.estimates]))
+
+    def line(estimates: Sequence[Estimate], **style: Any) -> dict[str, Any]:
+        return _scatter(
+            connectgaps=False, hoverinfo="text",
+            hovertext=[f"<b>{name}</b> {format_iso_week(e.week)} ({label})<br>{hover_line(e, measure)}"
+                       for e in estimates],
+            legendgroup=name, mode="lines+markers", x=[e.week.isoformat() for e in estimates],
+            y=[_per_1000(numbers[id(e)][0]) if id(e) in shown_ids else None for e in estimates], **style)
+
+    final = [e for e in one.estimates if not is_provisional(e)]
+    provisional = [e for e in one.estimates if is_provisional(e)]
+    traces.append(line(final, line={"color": colour, "width": 2}, marker={"size": 5}, name=name))
+    if provisional:
+        # Drawn apart, dashed with hollow markers, from the last final week on (so the line does not break), and
+        # named in the legend and every hover: its reports may still arrive.
+        joined = ([final[-1]] if final and (provisional[0].week - final[-1].week).days == 7 else []) + provisional
+        sizes = [0] * (len(joined) - len(provisional)) + [7] * len(provisional)  # the final week keeps its dot
+        traces.append(line(joined, line={"color": colour, "width": 2, "dash": "dash"},
+                           marker={"color": colour, "line": {"width": 2}, "size": sizes, "symbol": "circle-open"},
+                           name=_("%(name)s, provisional", name=name)))
 
     withheld = [e for e in one.estimates if id(e) not in shown_ids]
     if withheld:
         traces.append(_withheld_marks(
             name, colour, 9, [e.week.isoformat() for e in withheld],
-            [(f"{name} {format_iso_week(e.week)}", withheld_reason(e, measure), e.active) for e in withheld]))
+            [(f"{name} {format_iso_week(e.week)}" + (f" ({_('provisional')})" if is_provisional(e) else ""),
+              withheld_reason(e, measure), e.active) for e in withheld]))
     return traces
 
 
@@ -302,7 +329,7 @@ def _map_hover(geography: Geography, e: Estimate | None, measure: str) -> str:
     reason = withheld_reason(e, measure)
     if reason is not None:
         return (f"{name}: {_('withheld')} – {reason}<br>"
-                + _("%(active)s active participants", active=_fmt_int(e.active)))
+                + _("%(active)s active participants", active=_fmt_int(e.active)) + "<br>" + status_text(e))
     return f"{name}: " + hover_line(e, measure)
 
 
@@ -334,11 +361,11 @@ def breakdown_figure(estimates: Sequence[Estimate], bands: Sequence[str], title:
                 [(f"{sex_label(sex)}, {_age_label(b)}", withheld_reason(cells[b]), cells[b].active) for b in withheld],
                 legendgroup=sex))
     layout: dict[str, Any] = {
-        "title": {"text": title, "x": 0, "xanchor": "left"}, "barmode": "group",
+        "title": _two_line_title(title), "barmode": "group",
         "xaxis": {"title": {"text": _("Age band")}, "categoryorder": "array",
                   "categoryarray": [_age_label(b) for b in order]},
         "yaxis": {"title": {"text": _("Incidence per 1,000 active participants")}, "rangemode": "tozero"},
-        "legend": {"orientation": "h", "y": -0.25}, "margin": {"l": 60, "r": 20, "t": 50, "b": 20}}
+        "legend": {"orientation": "h", "y": -0.25}, "margin": {"l": 60, "r": 20, "t": 70, "b": 20}}
     if not estimates:
         layout["annotations"] = [_no_data(_("No published estimates for this selection."))]
     return _figure(data, layout, TEMPLATE)

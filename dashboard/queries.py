@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, func, sele
 
 from reporting.extensions import db
 from reporting.models import SEXES, AgeBand, CaseDefinition, IncidenceEstimate, ParticipationEstimate, Region
+from scheduler.incidence.estimates import is_final
 
 NATION = "nation"
 REGION = "region"
@@ -117,6 +118,13 @@ class Participation:
     issue: dt.date
 
 
+def is_provisional(e: Estimate) -> bool:
+    """Whether a cell's issue came before its week's reports settled: before the Monday two weeks after the
+    week's own (scheduler.incidence.estimates.is_final; docs/dashboard-and-export.md, "Provisional weeks").
+    The same rule set the stored ``final`` flag when the row was written."""
+    return not is_final(e.week, e.issue)
+
+
 _ESTIMATE_FIELDS = [f.name for f in fields(Estimate)]
 _PARTICIPATION_FIELDS = [f.name for f in fields(Participation)]
 
@@ -166,6 +174,17 @@ def available_weeks(definition: DefinitionInfo, method: str | None = None) -> li
         select(e.week).distinct()
         .where(e.definition_key == definition.key, e.definition_version == definition.version,
                e.method == (method or definition.default_method))
+        .order_by(e.week)))
+
+
+def final_weeks(definition: DefinitionInfo, method: str | None = None) -> list[dt.date]:
+    """Mondays of the weeks whose final issue is out (oldest first): the weeks a reader outside sees, and the
+    newest of them the week the dashboard opens on. Every other available week is provisional."""
+    e = IncidenceEstimate
+    return list(db.session.scalars(
+        select(e.week).distinct()
+        .where(e.definition_key == definition.key, e.definition_version == definition.version,
+               e.method == (method or definition.default_method), e.final.is_(True))
         .order_by(e.week)))
 
 

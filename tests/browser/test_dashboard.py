@@ -20,6 +20,7 @@ import pytest
 from reporting.extensions import db
 from reporting.models import IncidenceEstimate, ParticipationEstimate, utcnow
 from reporting.staff.service import create_staff_user
+from scheduler.incidence.estimates import FINAL_AFTER_DAYS, is_final
 
 from .staff_pages import axe_violations, sign_in
 
@@ -30,6 +31,12 @@ FIRST_WEEK = dt.date(2025, 10, 6)
 WEEKS = [FIRST_WEEK + dt.timedelta(weeks=i) for i in range(16)]
 REGIONS = ("1081", "1082", "1083", "1084", "1085")
 BANDS = ("0-20", "21-64", "65+")
+RUN = WEEKS[-1] + dt.timedelta(days=4)  # the scheduler ran on the newest week's Friday: the last two weeks are
+NEWEST_FINAL = "2026-W02"               # provisional (one still in progress), the dashboard opens on this one
+
+
+def _issue(week: dt.date) -> dt.date:
+    return RUN if week >= WEEKS[-2] else week + dt.timedelta(days=FINAL_AFTER_DAYS)
 
 
 def _estimates() -> list[Any]:
@@ -54,13 +61,13 @@ def _estimates() -> list[Any]:
                             standardised_incidence=None if suppressed or band != "all" or sex != "all" else rate * 1.1,
                             standardised_lower_95=None if suppressed or band != "all" else rate * 0.8,
                             standardised_upper_95=None if suppressed or band != "all" else rate * 1.4,
-                            issue=week + dt.timedelta(days=8)))
+                            issue=_issue(week), final=is_final(week, _issue(week))))
     for i, week in enumerate(WEEKS):
         for code in ("DK", *REGIONS):
             rows.append(ParticipationEstimate(week=week, geo_type="nation" if code == "DK" else "region",
                                               geo_code=code, registered=9000, active=6000 + 50 * i,
                                               new_profiles=200 - 5 * i, response_rate=(6000 + 50 * i) / 9000,
-                                              missing_reason=0, issue=week + dt.timedelta(days=8)))
+                                              missing_reason=0, issue=_issue(week)))
     return rows
 
 
@@ -97,13 +104,17 @@ def test_staff_dashboard_renders_reacts_and_downloads(live_server: Callable[...,
         page.wait_for_selector(selector, timeout=20_000)
     page.wait_for_selector("#map .js-plotly-plot .choroplethlayer path", timeout=20_000)
     assert page.locator("#map .choroplethlayer path").count() >= 5
-    _wait_text(page, "#map .gtitle", "2026-W04")
+    _wait_text(page, "#map .gtitle", NEWEST_FINAL)
     assert "Made with Natural Earth" in page.locator("#map").text_content()
     assert "COVID-19 case definition" in page.locator("#timeseries .gtitle").text_content()
-    assert "Denmark, week 2026-W04" in page.locator("#breakdown .gtitle").text_content()
+    assert f"Denmark, week {NEWEST_FINAL}" in page.locator("#breakdown .gtitle").text_content()
+    assert "provisional" not in page.locator("#map .gtitle").text_content()
+    # The two provisional weeks: their own legend entry, a dashed line.
+    assert "Denmark, provisional" in page.locator("#timeseries .legend").text_content()
+    assert page.locator("#timeseries .scatterlayer .js-line[style*='stroke-dasharray']").count() >= 1
     # The state is in the URL.
     page.wait_for_function("() => location.search.includes('definition=covid.ecdc')", timeout=20_000)
-    assert "week=2026-W04" in page.url
+    assert f"week={NEWEST_FINAL}" in page.url
     assert axe_violations(page) == []
 
     # Another case definition: the trend changes, and the URL follows.
@@ -188,7 +199,8 @@ def test_dashboard_in_danish(live_server: Callable[..., Any], page: Any) -> None
     sign_in(page, "auth@example.org", PASSWORD, secret)
     page.goto(f"{server.url}/dashboard/?lang=da")
     page.wait_for_selector("#map .js-plotly-plot .choroplethlayer path", timeout=20_000)
-    _wait_text(page, "#map .gtitle", "uge 2026-W04")
+    _wait_text(page, "#map .gtitle", f"uge {NEWEST_FINAL}")
+    _wait_text(page, "#timeseries .legend", "Danmark, foreløbig")
     assert page.locator("html").get_attribute("lang") == "da"
     assert "Hent CSV" in page.locator("#csv-map").text_content()
     assert axe_violations(page) == []

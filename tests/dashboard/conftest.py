@@ -13,6 +13,8 @@ from flask import Flask
 
 from reporting.extensions import db
 from reporting.models import IncidenceEstimate
+from scheduler.incidence.estimates import FINAL_AFTER_DAYS
+
 WEEK1 = dt.date(2026, 1, 5)  # 2026-W02
 WEEK2 = dt.date(2026, 1, 12)  # 2026-W03
 WEEK3 = dt.date(2026, 1, 19)  # 2026-W04
@@ -27,7 +29,7 @@ def estimate(week: dt.date, geo_code: str = "DK", *, definition: str = "covid.ec
         week=week, geo_type="nation" if geo_code == "DK" else "region", geo_code=geo_code, age_band=age_band,
         sex=sex, definition_key=definition, definition_version=1, method=method, active=active, cases=cases,
         incidence=incidence, lower_95=lower, upper_95=upper, missing_reason=missing_reason,
-        issue=issue or week + dt.timedelta(days=8), final=final)
+        issue=issue or week + dt.timedelta(days=FINAL_AFTER_DAYS if final else 8), final=final)
 
 
 def withheld(week: dt.date, geo_code: str, reason: int = 3, **kwargs: Any) -> IncidenceEstimate:

@@ -90,16 +90,17 @@ def test_csv_columns_latest_issue_and_suppressed_cells(client: FlaskClient, api_
     assert response.get_data(as_text=True).startswith(
         "week,week_start,geo_type,geo_code,geo_name,definition,definition_version,method,age_band,sex,active,"
         "cases,incidence_per_1000,lower_95,upper_95,wilson_lower_95,wilson_upper_95,standardised_per_1000,"
-        "standardised_lower_95,standardised_upper_95,display_censored,missing_reason,issue,"
+        "standardised_lower_95,standardised_upper_95,display_censored,missing_reason,issue,provisional,"
         "source,signal,geo_value,time_type,time_value,value,stderr,sample_size,lag,missing_value,"
         "missing_stderr,missing_sample_size\r\n")
     rows = read_csv(response)
     assert len(rows) == 18  # 3 weeks x (Denmark + 5 regions), newest issue only
     national = [r for r in rows if r["geo_code"] == "DK"]
-    assert [(r["week"], r["week_start"], r["incidence_per_1000"], r["issue"]) for r in national] == [
-        ("2026-W02", "2026-01-05", "15.0", "2026-01-20"),
-        ("2026-W03", "2026-01-12", "20.0", "2026-01-20"),
-        ("2026-W04", "2026-01-19", "30.0", "2026-01-27"),
+    assert [(r["week"], r["week_start"], r["incidence_per_1000"], r["issue"], r["provisional"], r["lag"])
+            for r in national] == [
+        ("2026-W02", "2026-01-05", "15.0", "2026-01-20", "False", "9"),
+        ("2026-W03", "2026-01-12", "20.0", "2026-01-26", "False", "8"),
+        ("2026-W04", "2026-01-19", "30.0", "2026-02-02", "False", "8"),
     ]
     assert national[0]["definition"] == "covid.ecdc" and national[0]["definition_version"] == "1"
     assert national[0]["method"] == "w0" and national[0]["geo_name"] == "Denmark"

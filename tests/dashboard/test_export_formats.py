@@ -36,7 +36,9 @@ def test_as_of_serves_the_figures_published_then(client: FlaskClient, api_token:
     assert national_week1("&as_of=2026-01-20")[0]["incidence_per_1000"] == "15.0"
     assert national_week1("&as_of=2026-01-12") == []  # nothing was published yet
     early = rows_of(client.get("/api/v1/incidence.csv?geo=DK&as_of=2026-01-20", headers=bearer(secret)))
-    assert {r["week"] for r in early} == {"2026-W02", "2026-W03"}
+    assert {r["week"] for r in early} == {"2026-W02"}  # week 3's final issue came on 2026-01-26
+    later = rows_of(client.get("/api/v1/incidence.csv?geo=DK&as_of=2026-01-26", headers=bearer(secret)))
+    assert {r["week"] for r in later} == {"2026-W02", "2026-W03"}
 
 
 def test_provisional_issues_are_never_exported(client: FlaskClient, api_token: Token,
@@ -93,7 +95,7 @@ def test_json_lines(client: FlaskClient, api_token: Token, published: None) -> N
 
 
 def test_delphi_columns_beside_ours(client: FlaskClient, api_token: Token, publish: Callable[..., None]) -> None:
-    row = estimate(WEEK3, "1084", incidence=0.02, active=1000, issue=WEEK3 + dt.timedelta(days=9))
+    row = estimate(WEEK3, "1084", incidence=0.02, active=1000, issue=WEEK3 + dt.timedelta(days=16))
     row.stderr = 0.0044
     publish([row, estimate(WEEK3, "1081", cases=None, incidence=None, lower=None, upper=None, missing_reason=3)])
     rows = {r["geo_code"]: r for r in rows_of(client.get("/api/v1/incidence.csv", headers=bearer(api_token())))}
@@ -101,7 +103,7 @@ def test_delphi_columns_beside_ours(client: FlaskClient, api_token: Token, publi
     assert shown["source"] == "covidmeter" and shown["signal"] == "covid.ecdc_v1_w0_incidence_per_1000"
     assert shown["geo_value"] == "dk-84" and shown["time_type"] == "week" and shown["time_value"] == "202604"
     assert shown["value"] == "20.0" and shown["stderr"] == "4.4" and shown["sample_size"] == "1000"
-    assert shown["lag"] == "3"  # issued 9 days after the Monday: 3 days after the Sunday
+    assert shown["lag"] == "10"  # issued 16 days after the Monday: 10 days after the Sunday
     assert shown["missing_value"] == shown["missing_stderr"] == shown["missing_sample_size"] == "0"
     assert withheld["value"] == "" and withheld["missing_value"] == "3" and withheld["missing_sample_size"] == "0"
 

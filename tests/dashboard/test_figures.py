@@ -14,6 +14,7 @@ from flask import Flask
 
 from dashboard import figures
 from dashboard.queries import Estimate, Geography, Participation
+from scheduler.incidence.estimates import FINAL_AFTER_DAYS
 from tests.dashboard.conftest import WEEK1, WEEK2, WEEK3
 from tests.dashboard.test_dash import Client, call, response_of, state
 
@@ -29,7 +30,7 @@ def cell(week: dt.date, code: str = "DK", *, age_band: str = "all", sex: str = "
         definition_key="covid.ecdc", definition_version=1, method="w0", active=1200, cases=24, incidence=0.02,
         lower_95=0.013, upper_95=0.03, wilson_lower_95=0.013, wilson_upper_95=0.03, stderr=0.004,
         standardised_incidence=0.021, standardised_lower_95=0.014, standardised_upper_95=0.031,
-        display_censored=False, upper_censored=False, public=True, missing_reason=0, issue=week + dt.timedelta(8))
+        display_censored=False, upper_censored=False, public=True, missing_reason=0, issue=week + dt.timedelta(FINAL_AFTER_DAYS))
     return dataclasses.replace(base, **changes)
 
 
