@@ -28,6 +28,7 @@ from sqlalchemy import Engine, select, text
 from tqdm import tqdm
 
 from reporting.models import Municipality, Region
+from reporting.models.people import new_unsubscribe_key
 from reporting.reports import season_ordinal
 from reporting.symptoms import SYMPTOMS
 from reporting.weeks import season_of
@@ -94,10 +95,10 @@ def load(engine: Engine, participants: int, weeks: int, first_week: dt.date, see
         raw.commit()
         with tqdm(total=2 * n, desc="accounts and profiles", unit="row") as progress:
             with cursor.copy("COPY accounts (id, email, language, status, created_at, confirmed_at, "
-                             "reminder_weekday) FROM STDIN") as copy:
+                             "reminder_weekday, unsubscribe_key) FROM STDIN") as copy:
                 for i in range(n):
                     copy.write_row((i + 1, f"bench-{i + 1:07d}@example.invalid", "da", "active", joined, joined,
-                                    i % 7))
+                                    i % 7, new_unsubscribe_key()))
                     if i % 100_000 == 0:
                         progress.update(min(100_000, n - i))
             with cursor.copy("COPY profiles (id, account_id, relation, birth_year, sex, municipality_code, "
